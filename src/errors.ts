@@ -1,0 +1,163 @@
+/**
+ * Typed errors. Every error Herald throws on purpose is a {@link HeraldError} with a stable
+ * `code`, so callers can branch on `err.code` (or `instanceof`) instead of parsing messages.
+ */
+export class HeraldError extends Error {
+  /** Stable, machine-readable code, e.g. `HERALD_WRONG_EXPECTED_VERSION`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** One failed check reported by a Standard Schema validator. */
+export interface PayloadIssue {
+  /** Dotted path to the failing value, `''` for the root. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** An event payload failed its schema. Nothing was written. */
+export class InvalidEventPayloadError extends HeraldError {
+  constructor(
+    readonly eventType: string,
+    readonly issues: readonly PayloadIssue[],
+  ) {
+    const first = issues[0];
+    const where = first ? ` at ${first.path === '' ? '(root)' : first.path}: ${first.message}` : '';
+    const more = issues.length > 1 ? ` (+${issues.length - 1} more)` : '';
+    super('HERALD_INVALID_EVENT_PAYLOAD', `Invalid payload for event '${eventType}'${where}${more}`);
+  }
+}
+
+/** A payload holds a value that would not survive the JSON round trip unchanged. Nothing was written. */
+export class PayloadNotSerializableError extends HeraldError {
+  constructor(
+    readonly eventType: string,
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(
+      'HERALD_PAYLOAD_NOT_SERIALIZABLE',
+      `Payload of event '${eventType}' is not JSON-safe at ${path === '' ? '(root)' : path}: ${reason}`,
+    );
+  }
+}
+
+/** The stream was not at the expected version. The caller's transaction must roll back. */
+export class WrongExpectedVersionError extends HeraldError {
+  constructor(
+    readonly streamId: string,
+    readonly expected: string | number,
+    readonly actual: number | undefined,
+  ) {
+    const actualText = actual === undefined ? 'changed concurrently' : actual === 0 ? 'does not exist' : `is at version ${actual}`;
+    super(
+      'HERALD_WRONG_EXPECTED_VERSION',
+      `Stream '${streamId}' expected ${typeof expected === 'number' ? `version ${expected}` : `'${expected}'`} but ${actualText}`,
+    );
+  }
+}
+
+/** An event with this id is already in the log. */
+export class DuplicateEventIdError extends HeraldError {
+  constructor(readonly eventId: string) {
+    super('HERALD_DUPLICATE_EVENT_ID', `An event with id '${eventId}' is already in the log`);
+  }
+}
+
+/** Strong consistency was not reached in time. The events stay committed. */
+export class ConsistencyTimeoutError extends HeraldError {
+  constructor(
+    readonly behind: readonly { name: string; position: number; state: string }[],
+    readonly eventNumber: number | undefined,
+    readonly timeoutMs: number,
+  ) {
+    const who = behind.map((b) => `${b.name} (at ${b.position}, ${b.state})`).join(', ');
+    const target = eventNumber === undefined ? 'the appended events to be sequenced' : `event ${eventNumber}`;
+    super(
+      'HERALD_CONSISTENCY_TIMEOUT',
+      `Strong consistency not reached within ${timeoutMs} ms waiting for ${target}` +
+        (behind.length > 0 ? `; still behind: ${who}` : '') +
+        '. The events are committed.',
+    );
+  }
+}
+
+/** Strong consistency needs to know when the transaction commits; Herald cannot see a caller-owned commit. */
+export class ConsistencyOutsideTransactionError extends HeraldError {
+  constructor() {
+    super(
+      'HERALD_CONSISTENCY_NEEDS_COMMIT',
+      "consistency: 'strong' needs Herald to see the commit: append through herald.transaction(), " +
+        'or append with the default consistency and call herald.waitForConsistency(result) after your commit',
+    );
+  }
+}
+
+/** A configured identifier (schema, subscription name, …) is not acceptable. */
+export class InvalidIdentifierError extends HeraldError {
+  constructor(
+    readonly what: string,
+    readonly value: unknown,
+    readonly rule: string,
+  ) {
+    super('HERALD_INVALID_IDENTIFIER', `Invalid ${what} ${JSON.stringify(value)}: ${rule}`);
+  }
+}
+
+/** A configuration value is missing or of the wrong shape. */
+export class ConfigError extends HeraldError {
+  constructor(message: string) {
+    super('HERALD_CONFIG', message);
+  }
+}
+
+/** A subscription's `init()` failed; the subscription did not start. */
+export class SubscriptionInitError extends HeraldError {
+  constructor(
+    readonly subscription: string,
+    cause: unknown,
+  ) {
+    super('HERALD_SUBSCRIPTION_INIT_FAILED', `Subscription '${subscription}' did not start: init() failed: ${describe(cause)}`, {
+      cause,
+    });
+  }
+}
+
+/** Two subscriptions with one name were registered on the same log. */
+export class DuplicateSubscriptionError extends HeraldError {
+  constructor(readonly subscription: string) {
+    super('HERALD_DUPLICATE_SUBSCRIPTION', `A subscription named '${subscription}' is already registered on this log`);
+  }
+}
+
+/** The process no longer holds the subscription's lease (another process took over). */
+export class LeaseLostError extends HeraldError {
+  constructor(readonly subscription: string) {
+    super('HERALD_LEASE_LOST', `Lease on subscription '${subscription}' was lost to another process`);
+  }
+}
+
+/** Short text for an unknown thrown value. */
+export function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  try {
+    return JSON.stringify(error) ?? String(error);
+  } catch {
+    return String(error);
+  }
+}
+
+/** An argument passed to a Herald API is not acceptable (empty stream id, malformed UUID, …). */
+export class InvalidArgumentError extends HeraldError {
+  constructor(
+    readonly argument: string,
+    message: string,
+  ) {
+    super('HERALD_INVALID_ARGUMENT', `Invalid ${argument}: ${message}`);
+  }
+}

@@ -1,0 +1,390 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import {
+  ConfigError,
+  ConsistencyOutsideTransactionError,
+  DuplicateSubscriptionError,
+  HeraldError,
+  InvalidArgumentError,
+} from './errors.js';
+import type { EventDefinition } from './events/define.js';
+import type { NewEvent, RecordedEvent } from './events/types.js';
+import { appendToStream, prepareEvents, validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
+import { readHead, readLog, readStream } from './log/read.js';
+import { Sequencer, type SequencerOptions } from './log/sequencer.js';
+import { Listener } from './runtime/listener.js';
+import { type Logger, silentLogger } from './runtime/logger.js';
+import { migrate, type MigrateResult } from './schema/migrate.js';
+import { migrations } from './schema/migrations.js';
+import type { SqlExecutor } from './sql/executor.js';
+import { quoteIdent, validateSqlName, validateSubscriptionName } from './sql/identifiers.js';
+import { ConsistencyWaiters } from './subscriptions/consistency.js';
+import type { StartFrom, SubscriptionDefinition, SubscriptionStatus } from './subscriptions/definition.js';
+import { Lease } from './subscriptions/lease.js';
+import { SubscriptionRunner } from './subscriptions/runner.js';
+import { readSubscriptionStatus } from './subscriptions/status.js';
+
+/** How to build a {@link Herald}. */
+export interface HeraldOptions {
+  /** A `pg` pool. Herald borrows connections per batch and keeps one for LISTEN while started. */
+  readonly pool: pg.Pool;
+  /**
+   * The bounded context: the PostgreSQL schema that holds its log and subscriptions.
+   * Lower-case letters, digits and `_`, at most 48 characters.
+   */
+  readonly context: string;
+  /** Event definitions whose schemas validate appended payloads of their type. */
+  readonly events?: readonly EventDefinition[];
+  /** Run this log's sequencer in this process when started. Default `true`. */
+  readonly sequencer?: boolean | SequencerOptions;
+  /** Subscription lease time to live (takeover bound after a crash). Default 15 000 ms. */
+  readonly leaseTtlMs?: number;
+  /** Subscriptions poll the log this often when no notification arrives. Default 500 ms. */
+  readonly pollMs?: number;
+  /** A pino-compatible logger. Default: silent. */
+  readonly logger?: Logger;
+  /** This process's identity in leases. Default `host:pid:random`. */
+  readonly processId?: string;
+}
+
+/** The log's own figures and every subscription's, as {@link Herald.status} returns them. */
+export interface LogStatus {
+  readonly context: string;
+  /** Last sequenced event number. */
+  readonly head: number;
+  /** Committed events not sequenced yet (normally 0 or a few in flight). */
+  readonly unsequenced: number;
+  readonly subscriptions: readonly SubscriptionStatus[];
+}
+
+interface TransactionScope {
+  appended: boolean;
+  strong: { eventIds: string[]; timeoutMs: number }[];
+}
+
+const DEFAULT_CONSISTENCY_TIMEOUT_MS = 5000;
+
+/**
+ * One bounded context's event log: append events inside your transactions, and run durable
+ * subscriptions on them.
+ *
+ * ```ts
+ * const orders = createHerald({ pool, context: 'orders', events: [OrderPlaced] });
+ * await orders.migrate();
+ * await orders.transaction(async (tx) => {
+ *   await tx.query('INSERT INTO orders.orders (id) VALUES ($1)', [id]);
+ *   await orders.append(tx, `order-${id}`, [OrderPlaced.create({ orderId: id, qty: 1 })]);
+ * });
+ * ```
+ */
+export class Herald {
+  readonly context: string;
+  /** This process's identity in subscription leases. */
+  readonly processId: string;
+  private readonly pool: pg.Pool;
+  private readonly schema: string;
+  private readonly channel: string;
+  private readonly registry: ReadonlyMap<string, EventDefinition>;
+  private readonly logger: Logger;
+  private readonly leaseTtlMs: number;
+  private readonly pollMs: number;
+  private readonly sequencer: Sequencer | undefined;
+  private readonly runners = new Map<string, SubscriptionRunner>();
+  private readonly scopes = new WeakMap<object, TransactionScope>();
+  private readonly waiters: ConsistencyWaiters;
+  private listener: Listener | undefined;
+  private started = false;
+  private writerNotify: Promise<void> | undefined;
+  private writerNotifyAgain = false;
+
+  constructor(options: HeraldOptions) {
+    if (!options || typeof options.pool?.connect !== 'function') throw new ConfigError('createHerald: `pool` must be a pg Pool');
+    this.context = validateSqlName('context', options.context);
+    if (this.context.length > 48) throw new ConfigError(`createHerald: context '${this.context}' is longer than 48 characters`);
+    this.pool = options.pool;
+    this.schema = quoteIdent(this.context);
+    this.channel = `herald_${this.context}`;
+    this.logger = options.logger ?? silentLogger;
+    this.leaseTtlMs = positive('leaseTtlMs', options.leaseTtlMs, 15_000);
+    this.pollMs = positive('pollMs', options.pollMs, 500);
+    this.processId = options.processId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.registry = buildRegistry(options.events ?? []);
+    const sequencer = options.sequencer ?? true;
+    this.sequencer = sequencer
+      ? new Sequencer(this.pool, this.schema, this.channel, () => this.onLogAdvanced(), this.logger, sequencer === true ? {} : sequencer)
+      : undefined;
+    this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => this.sequencer?.hint());
+  }
+
+  /** Creates or upgrades this context's schema (idempotent; safe from several processes at once). */
+  migrate(): Promise<MigrateResult> {
+    return migrate(this.pool, this.context);
+  }
+
+  /**
+   * Appends events to a stream.
+   *
+   * - `append(tx, streamId, events, options?)` writes through your executor, inside your open
+   *   transaction: the events commit or roll back with your state change. `tx` is a `pg` client
+   *   or any {@link SqlExecutor}.
+   * - `append(streamId, events, options?)` runs its own transaction on the pool.
+   *
+   * Payloads are validated (schema, JSON-safety) before anything is written. A version conflict
+   * throws `WrongExpectedVersionError` and aborts the transaction.
+   *
+   * `consistency: 'strong'` resolves after every strong subscription has handled the events. It
+   * needs Herald to see the commit: use it with the second form or inside {@link transaction}.
+   */
+  async append(tx: SqlExecutor, streamId: string, events: NewEvent | readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  async append(streamId: string, events: NewEvent | readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  async append(...args: unknown[]): Promise<AppendResult> {
+    if (typeof args[0] === 'string') {
+      const [streamId, events, options] = args as [string, NewEvent | readonly NewEvent[], AppendOptions | undefined];
+      return this.transaction((tx) => this.append(tx, streamId, events, options));
+    }
+    const [tx, streamId, events, options = {}] = args as [SqlExecutor, string, NewEvent | readonly NewEvent[], AppendOptions | undefined];
+    if (!tx || typeof tx.query !== 'function') throw new InvalidArgumentError('tx', 'pass a pg client (or SqlExecutor) or a stream id');
+    validateStreamId(streamId);
+    const scope = this.scopes.get(tx);
+    const strong = options.consistency === 'strong';
+    if (strong && !scope) throw new ConsistencyOutsideTransactionError();
+    if (options.consistency !== undefined && options.consistency !== 'strong' && options.consistency !== 'eventual') {
+      throw new InvalidArgumentError('consistency', `${JSON.stringify(options.consistency)}; use 'eventual' or 'strong'`);
+    }
+    const timeoutMs = positive('consistencyTimeoutMs', options.consistencyTimeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS);
+    const prepared = await prepareEvents(Array.isArray(events) ? events : [events as NewEvent], options, this.registry);
+    const result = await appendToStream(tx, this.schema, streamId, prepared, options.expectedVersion ?? 'any');
+    if (scope) {
+      scope.appended = true;
+      if (strong) scope.strong.push({ eventIds: [...result.eventIds], timeoutMs });
+    } else {
+      // A caller-owned transaction: we cannot see its commit, so make the sequencer look soon and often.
+      this.sequencer?.hint();
+    }
+    return result;
+  }
+
+  /**
+   * Runs `fn` in a transaction on a pooled client: commits when it resolves, rolls back when it
+   * throws. Resolves after the commit — and, for strong appends made inside, after every strong
+   * subscription handled them (or rejects with `ConsistencyTimeoutError`; the commit stands).
+   */
+  async transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const scope: TransactionScope = { appended: false, strong: [] };
+    this.scopes.set(client, scope);
+    let result: T;
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      try {
+        result = await fn(client);
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+        throw error;
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      if (!broken && !(error instanceof HeraldError) && isConnectionError(error)) broken = error as Error;
+      throw error;
+    } finally {
+      this.scopes.delete(client);
+      client.release(broken);
+    }
+    if (scope.appended) this.committed();
+    for (const wait of scope.strong) await this.waiters.wait(wait.eventIds, wait.timeoutMs);
+    return result;
+  }
+
+  /**
+   * Waits until every strong subscription has handled the events of an append made with the
+   * default consistency in a transaction Herald did not own. Call it after your commit.
+   */
+  waitForConsistency(result: AppendResult, options: { timeoutMs?: number } = {}): Promise<void> {
+    this.sequencer?.hint();
+    return this.waiters.wait(result.eventIds, positive('timeoutMs', options.timeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS));
+  }
+
+  /** A stream's events after `afterVersion` (default: all), in version order. */
+  readStream(streamId: string, afterVersion = 0): Promise<RecordedEvent[]> {
+    return readStream(this.pool, this.schema, validateStreamId(streamId), afterVersion);
+  }
+
+  /** Sequenced events after `afterEventNumber`, in log order. */
+  readLog(afterEventNumber = 0, limit = 1000): Promise<RecordedEvent[]> {
+    return readLog(this.pool, this.schema, afterEventNumber, limit);
+  }
+
+  /** Registers a durable subscription on this log. Starts it at once if the log is started. */
+  subscribe(definition: SubscriptionDefinition): this {
+    const name = validateSubscriptionName(definition?.name);
+    if (typeof definition.handle !== 'function') throw new ConfigError(`subscription '${name}': handle must be a function`);
+    validateStartFrom(name, definition.startFrom);
+    if (definition.consistency !== undefined && definition.consistency !== 'strong' && definition.consistency !== 'eventual') {
+      throw new ConfigError(`subscription '${name}': consistency must be 'eventual' or 'strong'`);
+    }
+    if (this.runners.has(name)) throw new DuplicateSubscriptionError(name);
+    const lease = new Lease(this.pool, `${this.schema}.subscriptions`, name, this.processId, this.leaseTtlMs);
+    const runner = new SubscriptionRunner(
+      definition,
+      this.pool,
+      this.schema,
+      lease,
+      { leaseTtlMs: this.leaseTtlMs, pollMs: this.pollMs },
+      this.logger,
+      () => this.waiters.poke(),
+      definition.consistency === 'strong' ? this.channel : undefined,
+    );
+    this.runners.set(name, runner);
+    if (this.started) void this.startRunner(runner).catch(() => {});
+    return this;
+  }
+
+  /**
+   * Starts the sequencer, the notification listener and every subscription. Resolves when each
+   * subscription runs here or stands by for another process; rejects with
+   * `SubscriptionInitError` if an `init()` failed (that subscription is marked failed, the rest run).
+   */
+  async start(overrides: { startFrom?: Record<string, StartFrom> } = {}): Promise<void> {
+    if (this.started) return;
+    await this.assertMigrated();
+    this.started = true;
+    this.listener = new Listener(
+      this.pool,
+      this.channel,
+      (payload) => this.onNotification(payload),
+      () => this.onLogAdvanced(),
+      this.logger,
+    );
+    this.listener.start();
+    if (this.sequencer) {
+      await this.sequencer.drain();
+      this.sequencer.start();
+    }
+    const results = await Promise.allSettled([...this.runners.values()].map((r) => this.startRunner(r, overrides.startFrom?.[r.name])));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Stops gracefully: each subscription finishes its batch in hand and releases its lease. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    await this.sequencer?.stop();
+    await this.listener?.stop();
+    await this.writerNotify;
+  }
+
+  /** Head of the log and every subscription's position, lag, state and lease holder (all processes). */
+  async status(): Promise<LogStatus> {
+    const head = await readHead(this.pool, this.schema);
+    const { rows } = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.schema}.events WHERE event_number IS NULL`);
+    return {
+      context: this.context,
+      head,
+      unsequenced: Number(rows[0]?.n ?? 0),
+      subscriptions: await readSubscriptionStatus(this.pool, this.schema, head),
+    };
+  }
+
+  private async startRunner(runner: SubscriptionRunner, startFrom?: StartFrom): Promise<void> {
+    const definition = runner.definition;
+    const from = startFrom ?? definition.startFrom ?? 'origin';
+    validateStartFrom(runner.name, from);
+    const position = from === 'origin' ? 0 : from === 'current' ? await this.currentHead() : from;
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.subscriptions (name, position, consistency) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET consistency = EXCLUDED.consistency`,
+      [runner.name, position, definition.consistency ?? 'eventual'],
+    );
+    await runner.start();
+  }
+
+  private async currentHead(): Promise<number> {
+    await this.sequencer?.drain();
+    return readHead(this.pool, this.schema);
+  }
+
+  private async assertMigrated(): Promise<void> {
+    const latest = migrations[migrations.length - 1]!.version;
+    const { rows } = await this.pool.query<{ version: number | null }>(
+      `SELECT (SELECT max(version) FROM ${this.schema}.schema_migrations) AS version
+        WHERE to_regclass($1) IS NOT NULL`,
+      [`${this.schema}.schema_migrations`],
+    );
+    const version = rows[0]?.version ?? 0;
+    if (version < latest) {
+      throw new ConfigError(`context '${this.context}' is at schema version ${version}, needs ${latest}: call herald.migrate() first`);
+    }
+  }
+
+  /** After a commit that appended: wake the local sequencer, or a remote one by notification. */
+  private committed(): void {
+    if (this.sequencer && this.started) {
+      this.sequencer.hint();
+      return;
+    }
+    // Coalesce: at most one NOTIFY in flight, one more if commits happened meanwhile.
+    if (this.writerNotify) {
+      this.writerNotifyAgain = true;
+      return;
+    }
+    this.writerNotify = (async () => {
+      do {
+        this.writerNotifyAgain = false;
+        await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, 'w']).catch((error) => {
+          this.logger.warn({ err: error }, 'herald: writer notification failed (the sequencer will poll)');
+        });
+      } while (this.writerNotifyAgain);
+      this.writerNotify = undefined;
+    })();
+  }
+
+  private onNotification(payload: string): void {
+    if (payload === 'w') this.sequencer?.hint();
+    else if (payload.startsWith('s')) this.onLogAdvanced();
+    else if (payload === 'c') this.waiters.poke();
+  }
+
+  private onLogAdvanced(): void {
+    for (const runner of this.runners.values()) runner.wakeup.notify();
+    this.waiters.poke();
+  }
+}
+
+/** Creates a {@link Herald} for one bounded context. */
+export function createHerald(options: HeraldOptions): Herald {
+  return new Herald(options);
+}
+
+function buildRegistry(events: readonly EventDefinition[]): Map<string, EventDefinition> {
+  const registry = new Map<string, EventDefinition>();
+  for (const definition of events) {
+    if (registry.has(definition.type) && registry.get(definition.type) !== definition) {
+      throw new ConfigError(`two event definitions share the type '${definition.type}'`);
+    }
+    registry.set(definition.type, definition);
+  }
+  return registry;
+}
+
+function validateStartFrom(name: string, from: unknown): void {
+  if (from === undefined || from === 'origin' || from === 'current') return;
+  if (typeof from === 'number' && Number.isSafeInteger(from) && from >= 0) return;
+  throw new ConfigError(`subscription '${name}': startFrom must be 'origin', 'current' or a whole number ≥ 0, got ${JSON.stringify(from)}`);
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(`${name} must be a positive number of milliseconds, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  return code === undefined || code.startsWith('08') || code === '57P01';
+}

@@ -1,0 +1,13 @@
+/**
+ * Herald: reliable event-based communication between bounded contexts on PostgreSQL.
+ * @packageDocumentation
+ */
+export { Herald, createHerald, type HeraldOptions, type LogStatus } from './herald.js';
+export * from './errors.js';
+export * from './events/index.js';
+export type { AppendOptions, AppendResult, ExpectedVersion } from './log/index.js';
+export * from './subscriptions/index.js';
+export { type SqlExecutor, pgExecutor } from './sql/index.js';
+export { migrate, type MigrateResult } from './schema/migrate.js';
+export { openDatabase, startEmbeddedPostgres, type Database, type OpenDatabaseOptions, type EmbeddedServer } from './database/index.js';
+export type { Logger } from './runtime/logger.js';

@@ -1,0 +1,4 @@
+export { appendToStream, prepareEvents, validateStreamId, type AppendOptions, type AppendResult } from './append.js';
+export { encodeExpectedVersion, type ExpectedVersion } from './expected-version.js';
+export { readLog, readStream, readHead } from './read.js';
+export { Sequencer, type SequencerOptions } from './sequencer.js';

@@ -1,0 +1,36 @@
+import type { RecordedEvent } from '../events/types.js';
+import type { SqlExecutor } from '../sql/executor.js';
+import { EVENT_COLUMNS, type EventRow, toRecordedEvent } from './records.js';
+
+/** Events with `eventNumber > after`, in log order, at most `limit`. Only sequenced events are read. */
+export async function readLog(executor: SqlExecutor, quotedSchema: string, after: number, limit: number): Promise<RecordedEvent[]> {
+  const { rows } = await executor.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM ${quotedSchema}.events WHERE event_number > $1 ORDER BY event_number LIMIT $2`,
+    [after, limit],
+  );
+  return rows.map(toRecordedEvent);
+}
+
+/**
+ * A stream's events with `streamVersion > afterVersion`, in version order. Reads committed events
+ * whether or not they are sequenced yet (an unsequenced event has `eventNumber` 0), so an aggregate
+ * can be loaded right after the transaction that wrote it.
+ */
+export async function readStream(
+  executor: SqlExecutor,
+  quotedSchema: string,
+  streamId: string,
+  afterVersion = 0,
+): Promise<RecordedEvent[]> {
+  const { rows } = await executor.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM ${quotedSchema}.events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`,
+    [streamId, afterVersion],
+  );
+  return rows.map(toRecordedEvent);
+}
+
+/** The last sequenced event number (0 for an empty log). */
+export async function readHead(executor: SqlExecutor, quotedSchema: string): Promise<number> {
+  const { rows } = await executor.query<{ last_event_number: string }>(`SELECT last_event_number FROM ${quotedSchema}.log_head`);
+  return Number(rows[0]?.last_event_number ?? 0);
+}

@@ -1,0 +1,92 @@
+import type pg from 'pg';
+import type { Logger } from '../runtime/logger.js';
+import { Wakeup, sleep } from '../runtime/wakeup.js';
+
+export interface SequencerOptions {
+  /** Most events stamped per transaction. Default 1000. */
+  readonly batchSize?: number;
+  /** Poll interval when nothing signals new commits (a writer in another process). Default 200 ms. */
+  readonly idlePollMs?: number;
+}
+
+/**
+ * Turns committed events into the log's gapless global order (see `sequence_events()`).
+ *
+ * Every process that runs a log may run its sequencer: they queue on one row lock, so running two
+ * is safe and costs only an idle query. It wakes on a hint (a local append or commit, or a
+ * writer's notification) and then polls fast — 1, 2, 4 … ms — until the hinted commit shows up,
+ * because an append inside a caller-owned transaction becomes visible only when the caller commits.
+ */
+export class Sequencer {
+  private readonly wakeup = new Wakeup();
+  private readonly batchSize: number;
+  private readonly idlePollMs: number;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private delay: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly quotedSchema: string,
+    private readonly channel: string,
+    private readonly onAdvanced: () => void,
+    private readonly logger: Logger,
+    options: SequencerOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 1000;
+    this.idlePollMs = options.idlePollMs ?? 200;
+    this.delay = this.idlePollMs;
+  }
+
+  /** Something may have committed: look now, then poll fast for a while. */
+  hint(): void {
+    this.delay = 1;
+    this.wakeup.notify();
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeup.notify();
+    await this.loop;
+  }
+
+  /** Stamps every visible unsequenced event; returns how many. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { rows } = await this.pool.query<{ n: string }>(`SELECT ${this.quotedSchema}.sequence_events($1, $2) AS n`, [
+        this.batchSize,
+        this.channel,
+      ]);
+      const n = Number(rows[0]?.n ?? 0);
+      total += n;
+      if (n < this.batchSize) return total;
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        const n = await this.drain();
+        if (n > 0) {
+          this.onAdvanced();
+          this.delay = 1;
+        } else {
+          this.delay = Math.min(this.delay * 2, this.idlePollMs);
+        }
+      } catch (error) {
+        this.logger.error({ err: error }, 'herald: sequencer failed, retrying');
+        this.delay = this.idlePollMs;
+        await sleep(this.idlePollMs);
+      }
+      if (!this.running) break;
+      await this.wakeup.wait(this.delay);
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import type pg from 'pg';
+import { validateSqlName } from '../sql/identifiers.js';
+import { type Migration, migrations as builtIn, schemaNames } from './migrations.js';
+
+/** What {@link migrate} did. */
+export interface MigrateResult {
+  readonly schema: string;
+  /** Versions applied by this call (empty when the schema was already up to date). */
+  readonly applied: readonly number[];
+  readonly version: number;
+}
+
+/**
+ * Creates or upgrades a context's schema. Idempotent, and safe when several processes start at
+ * once: all steps run in one transaction behind a transaction-scoped advisory lock, so the second
+ * process waits, then finds nothing left to do. A failed step rolls the whole upgrade back.
+ */
+export async function migrate(pool: pg.Pool, schema: string, list: readonly Migration[] = builtIn): Promise<MigrateResult> {
+  validateSqlName('context schema', schema);
+  const names = schemaNames(schema);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('herald:migrate'), hashtext($1))", [schema]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${names.schema}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${names.schema}.schema_migrations (
+         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${names.schema}.schema_migrations`);
+    const done = new Set(rows.map((r) => r.version));
+    const applied: number[] = [];
+    for (const migration of [...list].sort((a, b) => a.version - b.version)) {
+      if (done.has(migration.version)) continue;
+      await client.query(migration.sql(names));
+      await client.query(`INSERT INTO ${names.schema}.schema_migrations (version, name) VALUES ($1, $2)`, [
+        migration.version,
+        migration.name,
+      ]);
+      applied.push(migration.version);
+    }
+    await client.query('COMMIT');
+    const version = Math.max(0, ...done, ...applied);
+    return { schema, applied, version };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,126 @@
+import { quoteIdent } from '../sql/identifiers.js';
+
+/** One versioned step of a context schema. `sql` receives the quoted schema name. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  sql(schema: SchemaNames): string;
+}
+
+/** Names a migration may use; all already validated and quoted. */
+export interface SchemaNames {
+  /** Quoted schema identifier, e.g. `"orders"`. */
+  readonly schema: string;
+  /** The schema name as an SQL string literal, e.g. `'orders'`. */
+  readonly literal: string;
+}
+
+export function schemaNames(schema: string): SchemaNames {
+  return { schema: quoteIdent(schema), literal: `'${schema.replace(/'/g, "''")}'` };
+}
+
+/**
+ * The migrations of a context schema, in order. Never edit a released one: add a new version.
+ *
+ * v1 lays down the log:
+ * - `events`: one row per event. `id` is insertion order (used only by the sequencer);
+ *   `event_number` is the gapless, commit-safe global position, NULL until sequenced.
+ * - `append_events()`: the whole append in one round trip. It serialises appends per stream with a
+ *   transaction-scoped advisory lock (pooler-safe), so a stream's next version can only commit after
+ *   the previous one is visible — the property the sequencer's per-stream order rests on.
+ * - `sequence_events()`: stamps visible, unsequenced rows in insertion order and notifies once.
+ * - `subscriptions`: checkpoint, lease and state of every named subscription of this log.
+ */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'event log, sequencer and subscriptions',
+    sql: ({ schema: s, literal }) => `
+CREATE TABLE ${s}.events (
+  id             bigserial   NOT NULL,
+  event_number   bigint,
+  event_id       uuid        NOT NULL,
+  stream_id      text        NOT NULL,
+  stream_version bigint      NOT NULL,
+  event_type     text        NOT NULL,
+  data           jsonb       NOT NULL,
+  metadata       jsonb       NOT NULL DEFAULT '{}',
+  causation_id   text,
+  correlation_id text,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT events_pkey PRIMARY KEY (event_id),
+  CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version)
+);
+CREATE UNIQUE INDEX events_event_number_key ON ${s}.events (event_number) WHERE event_number IS NOT NULL;
+CREATE INDEX events_unsequenced_idx ON ${s}.events (id) WHERE event_number IS NULL;
+
+CREATE TABLE ${s}.log_head (
+  singleton         boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  last_event_number bigint  NOT NULL DEFAULT 0,
+  sequenced_at      timestamptz
+);
+INSERT INTO ${s}.log_head DEFAULT VALUES;
+
+CREATE TABLE ${s}.subscriptions (
+  name             text        PRIMARY KEY,
+  position         bigint      NOT NULL DEFAULT 0,
+  consistency      text        NOT NULL DEFAULT 'eventual' CHECK (consistency IN ('eventual', 'strong')),
+  state            text        NOT NULL DEFAULT 'stopped' CHECK (state IN ('running', 'stopped', 'failed')),
+  reason           text,
+  lease_owner      text,
+  lease_expires_at timestamptz,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- p_expected: -1 any, -2 stream must exist, 0 stream must not exist, n > 0 exact version.
+-- p_events: JSON array of {id, type, data, metadata, causation, correlation}.
+CREATE FUNCTION ${s}.append_events(p_stream text, p_expected bigint, p_events jsonb)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_current bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('herald:' || ${literal}), hashtext(p_stream));
+  -- A new statement, so a new snapshot (READ COMMITTED): sees every append that committed before the lock.
+  SELECT coalesce(max(stream_version), 0) INTO v_current FROM ${s}.events WHERE stream_id = p_stream;
+  IF (p_expected >= 0 AND v_current <> p_expected) OR (p_expected = -2 AND v_current = 0) THEN
+    RAISE EXCEPTION 'wrong expected version' USING ERRCODE = 'HE001', DETAIL = v_current::text;
+  END IF;
+  INSERT INTO ${s}.events (event_id, stream_id, stream_version, event_type, data, metadata, causation_id, correlation_id)
+  SELECT (e->>'id')::uuid, p_stream, v_current + i, e->>'type', e->'data', coalesce(e->'metadata', '{}'),
+         e->>'causation', e->>'correlation'
+  FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(e, i);
+  RETURN v_current + jsonb_array_length(p_events);
+END
+$fn$;
+
+-- Stamps up to p_limit committed, unsequenced events with the next event numbers.
+-- Concurrent sequencers queue on the log_head row lock; the stamping statement runs after it,
+-- with a fresh snapshot, so no row is numbered twice.
+CREATE FUNCTION ${s}.sequence_events(p_limit integer, p_channel text)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_head bigint;
+  v_count bigint;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM ${s}.events WHERE event_number IS NULL) THEN
+    RETURN 0;
+  END IF;
+  SELECT last_event_number INTO v_head FROM ${s}.log_head FOR UPDATE;
+  WITH pending AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS rn
+    FROM ${s}.events WHERE event_number IS NULL ORDER BY id LIMIT p_limit
+  )
+  UPDATE ${s}.events e SET event_number = v_head + pending.rn
+  FROM pending WHERE e.id = pending.id AND e.event_number IS NULL;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  IF v_count > 0 THEN
+    UPDATE ${s}.log_head SET last_event_number = v_head + v_count, sequenced_at = now();
+    PERFORM pg_notify(p_channel, 's' || (v_head + v_count)::text);
+  END IF;
+  RETURN v_count;
+END
+$fn$;
+`,
+  },
+];

@@ -1,0 +1,2 @@
+export { type SqlExecutor, pgExecutor } from './executor.js';
+export { validateSqlName, validateSubscriptionName, quoteIdent } from './identifiers.js';

@@ -1,0 +1,64 @@
+import type pg from 'pg';
+import type { EventMetadata, RecordedEvent } from '../events/types.js';
+
+/**
+ * Where a new subscription starts. Used only the first time a subscription name is seen on a log;
+ * afterwards its stored checkpoint wins (as in Commanded).
+ * - `'origin'`: every event from the first one;
+ * - `'current'`: only events sequenced after the subscription is created;
+ * - a number `n`: as if events `1…n` were already handled (the first delivered is `n + 1`).
+ */
+export type StartFrom = 'origin' | 'current' | number;
+
+/** What a handler gets besides the event. */
+export interface HandlerContext {
+  /**
+   * The open transaction this batch runs in. Write through it and your writes commit together
+   * with the subscription's checkpoint: exactly-once effect. Do not COMMIT or ROLLBACK it.
+   */
+  readonly tx: pg.PoolClient;
+  /** The subscription's name. */
+  readonly subscription: string;
+}
+
+/** Return this from `handle()` to say the event was already handled (it is skipped, the checkpoint moves on). */
+export const ALREADY_SEEN = 'already-seen' as const;
+
+/** What `handle()` may return. */
+export type HandleResult = void | typeof ALREADY_SEEN;
+
+/** A durable, named subscription to a log: Commanded's event-handler contract. */
+export interface SubscriptionDefinition {
+  /** Unique on the log and stable across releases: the checkpoint is stored under it. */
+  readonly name: string;
+  /** Default `'origin'`. */
+  readonly startFrom?: StartFrom;
+  /** `'strong'` makes strongly consistent appends wait for this subscription. Default `'eventual'`. */
+  readonly consistency?: 'eventual' | 'strong';
+  /** Most events handled in one transaction. Default 100. */
+  readonly batchSize?: number;
+  /** Runs once each time this process takes the subscription, before its first event. A throw keeps it from starting. */
+  init?(): void | Promise<void>;
+  /** Handles one event. Throwing (or rejecting) fails it; the batch's writes roll back. */
+  handle(event: RecordedEvent, metadata: EventMetadata, context: HandlerContext): HandleResult | Promise<HandleResult>;
+}
+
+/** Stored state of a subscription. `stalled`: marked running, but its holder's lease expired (process gone). */
+export type SubscriptionState = 'running' | 'stopped' | 'failed' | 'stalled';
+
+/** One subscription as {@link Herald.status} reports it. */
+export interface SubscriptionStatus {
+  readonly name: string;
+  /** Last handled event number. */
+  readonly position: number;
+  /** Events sequenced but not handled yet: `head - position`. */
+  readonly lag: number;
+  readonly state: SubscriptionState;
+  /** Why it failed or stopped, when known. */
+  readonly reason: string | null;
+  readonly consistency: 'eventual' | 'strong';
+  /** Process currently holding the lease (`host:pid:id`), if any. */
+  readonly leaseOwner: string | null;
+  readonly leaseExpiresAt: Date | null;
+  readonly updatedAt: Date;
+}

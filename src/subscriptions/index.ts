@@ -1,0 +1,9 @@
+export {
+  ALREADY_SEEN,
+  type HandleResult,
+  type HandlerContext,
+  type StartFrom,
+  type SubscriptionDefinition,
+  type SubscriptionState,
+  type SubscriptionStatus,
+} from './definition.js';

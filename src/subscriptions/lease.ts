@@ -1,0 +1,69 @@
+import type pg from 'pg';
+
+/**
+ * A subscription's lease: a row-level claim with an expiry, renewed by its holder. Unlike a
+ * session advisory lock it works behind connection poolers, and it survives a dropped connection
+ * for its time to live, so a network blip does not start a second runner. A dead holder is
+ * replaced once the lease expires: takeover time ≤ ttl + the standby's retry interval.
+ *
+ * Fencing: every checkpoint write is conditional on still being the owner, inside the batch's
+ * transaction, so a holder that lost its lease cannot commit effects twice.
+ */
+export class Lease {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly table: string,
+    readonly name: string,
+    readonly owner: string,
+    readonly ttlMs: number,
+  ) {}
+
+  /**
+   * Takes the lease if it is free, expired or already ours; resolves to the stored position, or
+   * `undefined` when another process holds it. A failed subscription is only taken when `force`
+   * (an explicit start), so standby processes do not crash-loop on it.
+   */
+  async acquire(force: boolean): Promise<number | undefined> {
+    const { rows } = await this.pool.query<{ position: string }>(
+      `UPDATE ${this.table}
+          SET lease_owner = $2, lease_expires_at = now() + $3 * interval '1 millisecond',
+              state = 'running', reason = NULL, updated_at = now()
+        WHERE name = $1
+          AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < now())
+          AND ($4 OR state <> 'failed')
+        RETURNING position`,
+      [this.name, this.owner, this.ttlMs, force],
+    );
+    return rows[0] ? Number(rows[0].position) : undefined;
+  }
+
+  /** Extends the lease; resolves `false` when it was lost to another process. */
+  async renew(): Promise<boolean> {
+    const result = await this.pool.query(
+      `UPDATE ${this.table} SET lease_expires_at = now() + $3 * interval '1 millisecond'
+        WHERE name = $1 AND lease_owner = $2`,
+      [this.name, this.owner, this.ttlMs],
+    );
+    return result.rowCount === 1;
+  }
+
+  /** Gives the lease up and records why the subscription is no longer running here. */
+  async release(state: 'stopped' | 'failed', reason: string | null): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.table}
+          SET lease_owner = NULL, lease_expires_at = NULL, state = $3, reason = $4, updated_at = now()
+        WHERE name = $1 AND lease_owner = $2`,
+      [this.name, this.owner, state, reason],
+    );
+  }
+
+  /** Moves the checkpoint inside the batch's transaction; `false` means we are no longer the owner. */
+  async checkpoint(tx: pg.PoolClient, from: number, to: number): Promise<boolean> {
+    const result = await tx.query(
+      `UPDATE ${this.table} SET position = $4, updated_at = now()
+        WHERE name = $1 AND lease_owner = $2 AND position = $3`,
+      [this.name, this.owner, from, to],
+    );
+    return result.rowCount === 1;
+  }
+}
