@@ -309,11 +309,12 @@ export class Herald {
 
   private async assertMigrated(): Promise<void> {
     const latest = migrations[migrations.length - 1]!.version;
-    const { rows } = await this.pool.query<{ version: number | null }>(
-      `SELECT (SELECT max(version) FROM ${this.schema}.schema_migrations) AS version
-        WHERE to_regclass($1) IS NOT NULL`,
-      [`${this.schema}.schema_migrations`],
-    );
+    const { rows: found } = await this.pool.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [
+      `${this.schema}.schema_migrations`,
+    ]);
+    const { rows } = found[0]?.table
+      ? await this.pool.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${this.schema}.schema_migrations`)
+      : { rows: [] };
     const version = rows[0]?.version ?? 0;
     if (version < latest) {
       throw new ConfigError(`context '${this.context}' is at schema version ${version}, needs ${latest}: call herald.migrate() first`);
