@@ -1,0 +1,146 @@
+/**
+ * `catchup_ratio` (and the informational `catchup_ratio_default_batch`).
+ *
+ * Setup (untimed): N events (200 000; 20 000 with BENCH_QUICK) appended 1000 per append into N/1000
+ * streams, numbered by Herald's sequencer (`start()` drains, then `stop()`), then VACUUM ANALYZE,
+ * so every run reads the same settled table.
+ *
+ * - `raw`:          plain `pg` on one dedicated connection: keyset pages of 1000 over the same table,
+ *                   the same columns Herald selects (EVENT_COLUMNS), `WHERE event_number > $1
+ *                   ORDER BY event_number LIMIT 1000`, a named prepared statement, until a short page.
+ * - `herald_1000`:  a new subscription (startFrom origin, no-op handler, batchSize 1000): time from
+ *                   `herald.start()` until its stored checkpoint equals the head (the handler counts
+ *                   events; once it has seen the last one, the checkpoint row is polled until that
+ *                   batch's commit is visible).
+ * - `herald_100`:   the same with the default batchSize (100).
+ */
+import { performance } from 'node:perf_hooks';
+import type pg from 'pg';
+import { createHerald, type NewEvent } from '../src/index.js';
+import { EVENT_COLUMNS } from '../src/log/records.js';
+import { type BenchResult, QUICK, fmt, interleaved, log, median, orderPayload, ratioResult, type Schemas } from './lib.js';
+
+export interface CatchupContext {
+  readonly runtimePool: pg.Pool;
+  readonly schemas: Schemas;
+}
+
+const TOTAL = QUICK ? 20_000 : 200_000;
+const PER_APPEND = 1000;
+const PAGE = 1000;
+const ROUNDS = QUICK ? 1 : 3;
+const SEED_WRITERS = 4;
+
+async function seed(pool: pg.Pool, context: string): Promise<void> {
+  const herald = createHerald({ pool, context });
+  await herald.migrate();
+  const appends = TOTAL / PER_APPEND;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: SEED_WRITERS }, async () => {
+      for (let a = next++; a < appends; a = next++) {
+        const events: NewEvent[] = Array.from({ length: PER_APPEND }, (_, i) => ({
+          type: 'OrderPlaced',
+          data: orderPayload(`order-${a}-${i}`, a * PER_APPEND + i),
+        }));
+        await herald.append(`catchup-stream-${a}`, events);
+      }
+    }),
+  );
+  const t1 = performance.now();
+  log(`  seeded ${fmt(TOTAL)} events in ${fmt(appends)} appends: ${((t1 - t0) / 1000).toFixed(1)} s`);
+
+  const sequencer = createHerald({ pool, context, sequencer: { batchSize: 1000 } });
+  await sequencer.start();
+  await sequencer.stop();
+  const t2 = performance.now();
+  const status = await sequencer.status();
+  if (status.head !== TOTAL || status.unsequenced !== 0) throw new Error(`sequencing left ${JSON.stringify(status)}`);
+  log(`  sequenced ${fmt(TOTAL)} events: ${((t2 - t1) / 1000).toFixed(1)} s (${fmt(TOTAL / ((t2 - t1) / 1000))} events/s)`);
+  await pool.query(`VACUUM (ANALYZE) "${context}".events`);
+  log(`  vacuumed: ${((performance.now() - t2) / 1000).toFixed(1)} s`);
+}
+
+async function rawScan(pool: pg.Pool, context: string): Promise<number> {
+  const client = await pool.connect();
+  try {
+    let after = 0;
+    let rows = 0;
+    const t0 = performance.now();
+    for (;;) {
+      const page = await client.query<{ event_number: string }>({
+        name: `bench_scan_${context}`,
+        text: `SELECT ${EVENT_COLUMNS} FROM "${context}".events WHERE event_number > $1 ORDER BY event_number LIMIT ${PAGE}`,
+        values: [after],
+      });
+      rows += page.rows.length;
+      if (page.rows.length < PAGE) break;
+      after = Number(page.rows[page.rows.length - 1]!.event_number);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    if (rows !== TOTAL) throw new Error(`raw scan read ${rows} rows, expected ${TOTAL}`);
+    return rows / seconds;
+  } finally {
+    client.release();
+  }
+}
+
+let subscriptionCounter = 0;
+
+async function heraldCatchup(pool: pg.Pool, context: string, batchSize: number | undefined): Promise<number> {
+  const name = `catchup-${batchSize ?? 'default'}-${++subscriptionCounter}`;
+  const herald = createHerald({ pool, context });
+  let seen = 0;
+  let reachedHead!: () => void;
+  const sawLast = new Promise<void>((resolve) => (reachedHead = resolve));
+  herald.subscribe({
+    name,
+    startFrom: 'origin',
+    consistency: 'eventual',
+    ...(batchSize === undefined ? {} : { batchSize }),
+    handle: (event) => {
+      seen++;
+      if (event.metadata.eventNumber >= TOTAL) reachedHead();
+    },
+  });
+  const t0 = performance.now();
+  await herald.start();
+  try {
+    await sawLast;
+    // The handler saw the last event; the run ends when that batch's checkpoint is committed.
+    for (;;) {
+      const { rows } = await pool.query<{ position: string }>(`SELECT position FROM "${context}".subscriptions WHERE name = $1`, [name]);
+      if (Number(rows[0]?.position) >= TOTAL) break;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    if (seen !== TOTAL) throw new Error(`subscription ${name} handled ${seen} events, expected ${TOTAL}`);
+    return TOTAL / seconds;
+  } finally {
+    await herald.stop();
+  }
+}
+
+export async function catchupBench(ctx: CatchupContext): Promise<BenchResult[]> {
+  const { runtimePool, schemas } = ctx;
+  const context = schemas.name('catchup');
+  log(`catch-up: ${fmt(TOTAL)} events, pages/batches of ${PAGE}, ${ROUNDS} round(s); seeding`);
+  await seed(runtimePool, context);
+
+  log('  warming up (one raw scan)');
+  await rawScan(runtimePool, context);
+  const runs = await interleaved(
+    ROUNDS,
+    {
+      raw: () => rawScan(runtimePool, context),
+      herald_1000: () => heraldCatchup(runtimePool, context, PAGE),
+      herald_100: () => heraldCatchup(runtimePool, context, undefined),
+    },
+    { label: 'catch-up', unit: 'events/s' },
+  );
+  const raw = median(runs.raw);
+  return [
+    ratioResult('catchup_ratio', median(runs.herald_1000), raw, 'events/s'),
+    ratioResult('catchup_ratio_default_batch', median(runs.herald_100), raw, 'events/s'),
+  ];
+}

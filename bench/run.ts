@@ -1,0 +1,65 @@
+/**
+ * Herald's benchmark suite: `npm run bench` (DATABASE_URL, else an embedded PostgreSQL).
+ * `BENCH_QUICK=1` for a smoke run. Writes bench/results/latest.json and prints a table.
+ *
+ * Every ratio compares Herald with a plain-`pg` baseline (or Herald with itself) measured in this
+ * run, on this database, interleaved with the subject runs. See each file for how.
+ */
+import { fileURLToPath } from 'node:url';
+import { openDatabase } from '../src/index.js';
+import { appendBench } from './append.js';
+import { catchupBench } from './catchup.js';
+import { latencyBench } from './latency.js';
+import { type BenchResult, QUICK, Schemas, extraPool, load, log, printTable, writeResults } from './lib.js';
+
+const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+
+const started = Date.now();
+const db = await openDatabase({ poolSize: 10 });
+const writerPool = extraPool(db.url, 8);
+const schemas = new Schemas();
+let interrupted = false;
+process.once('SIGINT', () => {
+  interrupted = true;
+  log('\ninterrupted: dropping the scratch schemas');
+  void schemas
+    .dropAll(db.pool)
+    .finally(() => process.exit(130));
+});
+
+const results: BenchResult[] = [];
+let failed = false;
+try {
+  const { rows } = await db.pool.query<{ server_version: string }>('SHOW server_version');
+  log(`Herald bench${QUICK ? ' (QUICK)' : ''}: PostgreSQL ${rows[0]?.server_version} (${db.embedded ? 'embedded' : 'DATABASE_URL'}), schemas ${schemas.prefix}_*, load ${load()}`);
+  const groups: [string, () => Promise<BenchResult[]>][] = [
+    ['append', () => appendBench({ runtimePool: db.pool, writerPool, schemas })],
+    ['catch-up', () => catchupBench({ runtimePool: db.pool, schemas })],
+    ['latency', () => latencyBench({ url: db.url, runtimePool: db.pool, schemas })],
+  ];
+  for (const [name, run] of groups) {
+    if (interrupted) break;
+    const t0 = Date.now();
+    try {
+      results.push(...(await run()));
+    } catch (error) {
+      failed = true;
+      log(`${name} FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
+    log(`${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  }
+} finally {
+  await schemas.dropAll(db.pool);
+  await writerPool.end();
+  await db.close();
+}
+
+printTable(results);
+log(`total ${((Date.now() - started) / 1000).toFixed(0)} s, load ${load()}`);
+if (failed) {
+  log(`some groups failed: ${RESULTS} left unchanged`);
+  process.exitCode = 1;
+} else {
+  writeResults(RESULTS, results);
+  log(`wrote ${RESULTS}`);
+}
