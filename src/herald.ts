@@ -66,6 +66,18 @@ interface TransactionScope {
 const DEFAULT_CONSISTENCY_TIMEOUT_MS = 5000;
 
 /**
+ * Sequencers running in this process, by context. Any Herald of a context hints all of them, so
+ * an app that writes through one instance and runs subscriptions on another still wakes at once.
+ */
+const runningSequencers = new Map<string, Set<Sequencer>>();
+
+function hintSequencers(context: string): boolean {
+  const sequencers = runningSequencers.get(context);
+  for (const sequencer of sequencers ?? []) sequencer.hint();
+  return (sequencers?.size ?? 0) > 0;
+}
+
+/**
  * One bounded context's event log: append events inside your transactions, and run durable
  * subscriptions on them.
  *
@@ -114,7 +126,7 @@ export class Herald {
     this.sequencer = sequencer
       ? new Sequencer(this.pool, this.schema, this.channel, () => this.onLogAdvanced(), this.logger, sequencer === true ? {} : sequencer)
       : undefined;
-    this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => this.sequencer?.hint());
+    this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => hintSequencers(this.context));
   }
 
   /** Creates or upgrades this context's schema (idempotent; safe from several processes at once). */
@@ -160,7 +172,7 @@ export class Herald {
       if (strong) scope.strong.push({ eventIds: [...result.eventIds], timeoutMs });
     } else {
       // A caller-owned transaction: we cannot see its commit, so make the sequencer look soon and often.
-      this.sequencer?.hint();
+      hintSequencers(this.context);
     }
     return result;
   }
@@ -202,7 +214,7 @@ export class Herald {
    * default consistency in a transaction Herald did not own. Call it after your commit.
    */
   waitForConsistency(result: AppendResult, options: { timeoutMs?: number } = {}): Promise<void> {
-    this.sequencer?.hint();
+    hintSequencers(this.context);
     return this.waiters.wait(result.eventIds, positive('timeoutMs', options.timeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS));
   }
 
@@ -261,6 +273,8 @@ export class Herald {
     if (this.sequencer) {
       await this.sequencer.drain();
       this.sequencer.start();
+      const local = runningSequencers.get(this.context) ?? new Set<Sequencer>();
+      runningSequencers.set(this.context, local.add(this.sequencer));
     }
     const results = await Promise.allSettled([...this.runners.values()].map((r) => this.startRunner(r, overrides.startFrom?.[r.name])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -272,6 +286,7 @@ export class Herald {
     if (!this.started) return;
     this.started = false;
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    if (this.sequencer) runningSequencers.get(this.context)?.delete(this.sequencer);
     await this.sequencer?.stop();
     await this.listener?.stop();
     await this.writerNotify;
@@ -323,10 +338,7 @@ export class Herald {
 
   /** After a commit that appended: wake the local sequencer, or a remote one by notification. */
   private committed(): void {
-    if (this.sequencer && this.started) {
-      this.sequencer.hint();
-      return;
-    }
+    if (hintSequencers(this.context)) return;
     // Coalesce: at most one NOTIFY in flight, one more if commits happened meanwhile.
     if (this.writerNotify) {
       this.writerNotifyAgain = true;

@@ -1,0 +1,54 @@
+/**
+ * The README's quick start is examples/quickstart.ts, verbatim; this test checks that, then runs
+ * it (in a schema of its own) and the `npm start` example against the test database.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { runExample } from '../../examples/orders-inventory/app.js';
+import { createPool, dropContext, uniqueContext } from '../helpers/db.js';
+
+const run = promisify(execFile);
+
+describe('README', () => {
+  const pool = createPool();
+  const context = uniqueContext('readme');
+  const script = resolve('test/.quickstart.tmp.ts');
+  after(async () => {
+    rmSync(script, { force: true });
+    await dropContext(pool, context);
+    await pool.end();
+  });
+
+  it('shows examples/quickstart.ts verbatim as its quick start', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const block = /<!-- quickstart:start -->\s*```ts\n([\s\S]*?)```\s*<!-- quickstart:end -->/.exec(readme);
+    assert.ok(block, 'README has a quick start block');
+    assert.equal(block[1], readFileSync('examples/quickstart.ts', 'utf8'));
+  });
+
+  it('the quick start runs and prints a receipt written exactly once, before the append resolved', async () => {
+    const source = readFileSync('examples/quickstart.ts', 'utf8')
+      .replace("from 'herald'", `from '${resolve('src/index.ts')}'`)
+      .replace(/\bshop\b/g, context);
+    writeFileSync(script, source);
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', script], { env: process.env, timeout: 30_000 });
+    const lines = stdout.trim().split('\n');
+    assert.match(lines[0]!, /^receipt for o-\d+ \(event #1, order-o-\d+ v1\)$/);
+    assert.match(lines[1]!, /^order o-\d+ placed; receipt total 42$/);
+    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${context}".receipts`);
+    assert.equal(rows[0].n, 1);
+  });
+
+  it('the npm start example confirms two orders and rejects the one without stock', async () => {
+    const lines: string[] = [];
+    const statuses = await runExample(pool, (line) => lines.push(line));
+    assert.deepEqual(statuses, { 'o-1': 'confirmed', 'o-2': 'confirmed', 'o-3': 'rejected' });
+    assert.ok(lines.includes('inventory: cannot reserve 2 x widget for order o-3 (only 1 left)'));
+    assert.ok(lines.some((l) => /example_inventory log head 3; orders.track-reservations: position 3, lag 0/.test(l)));
+    await pool.query('DROP SCHEMA example_orders CASCADE; DROP SCHEMA example_inventory CASCADE');
+  });
+});
