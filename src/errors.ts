@@ -161,3 +161,43 @@ export class InvalidArgumentError extends HeraldError {
     super('HERALD_INVALID_ARGUMENT', `Invalid ${argument}: ${message}`);
   }
 }
+
+/** A handler did not settle within its timeout; its transaction was rolled back. */
+export class HandlerTimeoutError extends HeraldError {
+  constructor(
+    readonly subscription: string,
+    readonly eventNumber: number,
+    readonly timeoutMs: number,
+  ) {
+    super('HERALD_HANDLER_TIMEOUT', `Subscription '${subscription}': handler did not settle within ${timeoutMs} ms on event ${eventNumber}`);
+  }
+}
+
+/** An operator action named an event that is not parked (never was, waits behind another, or is resolved). */
+export class NotParkedError extends HeraldError {
+  constructor(
+    readonly subscription: string,
+    readonly eventNumber: number,
+    readonly status: string | undefined,
+  ) {
+    const why =
+      status === undefined
+        ? 'is not parked'
+        : status === 'waiting'
+          ? 'is not parked itself: it waits behind a failed event of its stream'
+          : `is already resolved (${status})`;
+    super('HERALD_NOT_PARKED', `Event ${eventNumber} of subscription '${subscription}' ${why}`);
+  }
+}
+
+/** An operator action raced another one on the same parked event (a retry or skip is already in progress). */
+export class ParkedEventBusyError extends HeraldError {
+  constructor(
+    readonly subscription: string,
+    readonly eventNumber: number,
+    readonly status: string,
+  ) {
+    const what = status === 'skip_requested' ? 'a skip was already requested' : 'it is already being retried';
+    super('HERALD_PARKED_EVENT_BUSY', `Event ${eventNumber} of subscription '${subscription}': ${what}`);
+  }
+}

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
@@ -10,6 +11,9 @@ import {
 } from './errors.js';
 import type { EventDefinition } from './events/define.js';
 import type { NewEvent, RecordedEvent } from './events/types.js';
+import type { ErrorAction, FailureContext } from './handlers/policy.js';
+import { Inbox, type InboxOptions } from './inbox/inbox.js';
+import { ParkedEvents } from './parking/operator.js';
 import { appendToStream, prepareEvents, validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
 import { readHead, readLog, readStream } from './log/read.js';
 import { Sequencer, type SequencerOptions } from './log/sequencer.js';
@@ -22,7 +26,7 @@ import { quoteIdent, validateSqlName, validateSubscriptionName } from './sql/ide
 import { ConsistencyWaiters } from './subscriptions/consistency.js';
 import type { StartFrom, SubscriptionDefinition, SubscriptionStatus } from './subscriptions/definition.js';
 import { Lease } from './subscriptions/lease.js';
-import { SubscriptionRunner } from './subscriptions/runner.js';
+import { type RunnerHooks, SubscriptionRunner } from './subscriptions/runner.js';
 import { readSubscriptionStatus } from './subscriptions/status.js';
 
 /** How to build a {@link Herald}. */
@@ -46,6 +50,25 @@ export interface HeraldOptions {
   readonly logger?: Logger;
   /** This process's identity in leases. Default `host:pid:random`. */
   readonly processId?: string;
+  /** Retention of the inbox's handled message ids. */
+  readonly inbox?: InboxOptions;
+}
+
+/**
+ * What a Herald reports as it runs, for logs and metrics: `herald.on('eventParked', (e) => …)`.
+ * Listeners run synchronously in the subscription's loop: keep them quick and do not throw.
+ */
+export interface HeraldEvents {
+  /** A handler failed; `action` is what the error policy decided. */
+  attemptFailed: { subscription: string; event: RecordedEvent; error: unknown; failure: FailureContext; action: ErrorAction };
+  /** An event was parked for review; its stream waits behind it. */
+  eventParked: { subscription: string; event: RecordedEvent; reason: string | null; fingerprint: string };
+  /** An event was skipped, by the error policy or an operator. */
+  eventSkipped: { subscription: string; event: RecordedEvent; reason: string; byOperator: boolean };
+  /** A parked or scheduled event succeeded on retry. */
+  parkedRetried: { subscription: string; event: RecordedEvent };
+  /** A subscription stopped because of a failure (policy `stop`, or `init()` failed). */
+  subscriptionStopped: { subscription: string; reason: string };
 }
 
 /** The log's own figures and every subscription's, as {@link Herald.status} returns them. */
@@ -107,6 +130,11 @@ export class Herald {
   private readonly waiters: ConsistencyWaiters;
   private listener: Listener | undefined;
   private started = false;
+  private readonly events = new EventEmitter();
+  /** Operator API: list, retry and skip parked events of this log's subscriptions. */
+  readonly parked: ParkedEvents;
+  /** The idempotent consumer of this context, for messages that arrive from outside the log. */
+  readonly inbox: Inbox;
   private writerNotify: Promise<void> | undefined;
   private writerNotifyAgain = false;
 
@@ -127,6 +155,47 @@ export class Herald {
       ? new Sequencer(this.pool, this.schema, this.channel, () => this.onLogAdvanced(), this.logger, sequencer === true ? {} : sequencer)
       : undefined;
     this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => hintSequencers(this.context));
+    this.parked = new ParkedEvents(this.pool, this.schema, this.channel);
+    this.inbox = new Inbox(this.pool, this.schema, this.logger, options.inbox);
+  }
+
+  /** Listens to what this Herald reports (failures, parking, retries, stops). */
+  on<K extends keyof HeraldEvents>(event: K, listener: (payload: HeraldEvents[K]) => void): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  off<K extends keyof HeraldEvents>(event: K, listener: (payload: HeraldEvents[K]) => void): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  private emit<K extends keyof HeraldEvents>(event: K, payload: HeraldEvents[K]): void {
+    try {
+      this.events.emit(event, payload);
+    } catch (error) {
+      this.logger.error({ err: error, event }, 'herald: an event listener threw');
+    }
+  }
+
+  private runnerHooks(): RunnerHooks {
+    return {
+      progress: () => this.waiters.poke(),
+      attemptFailed: (info) => {
+        this.logger.warn(
+          { subscription: info.subscription, eventNumber: info.event.metadata.eventNumber, attempt: info.failure.attempt, action: info.action.action, err: info.error },
+          'herald: handler failed',
+        );
+        this.emit('attemptFailed', info);
+      },
+      eventParked: (info) => {
+        this.logger.error({ subscription: info.subscription, eventNumber: info.event.metadata.eventNumber, reason: info.reason }, 'herald: event parked');
+        this.emit('eventParked', info);
+      },
+      eventSkipped: (info) => this.emit('eventSkipped', info),
+      parkedRetried: (info) => this.emit('parkedRetried', info),
+      subscriptionStopped: (info) => this.emit('subscriptionStopped', info),
+    };
   }
 
   /** Creates or upgrades this context's schema (idempotent; safe from several processes at once). */
@@ -236,8 +305,16 @@ export class Herald {
     if (definition.consistency !== undefined && definition.consistency !== 'strong' && definition.consistency !== 'eventual') {
       throw new ConfigError(`subscription '${name}': consistency must be 'eventual' or 'strong'`);
     }
+    if (definition.parking !== undefined && definition.parking !== 'stream' && definition.parking !== 'subscription') {
+      throw new ConfigError(`subscription '${name}': parking must be 'stream' or 'subscription'`);
+    }
+    if (definition.onError !== undefined && typeof definition.onError !== 'function') {
+      throw new ConfigError(`subscription '${name}': onError must be a function`);
+    }
+    positive(`subscription '${name}': handlerTimeoutMs`, definition.handlerTimeoutMs, 1);
+    positive(`subscription '${name}': batchSize`, definition.batchSize, 1);
     if (this.runners.has(name)) throw new DuplicateSubscriptionError(name);
-    const lease = new Lease(this.pool, `${this.schema}.subscriptions`, name, this.processId, this.leaseTtlMs);
+    const lease = new Lease(this.pool, `${this.schema}.subscriptions`, name, this.processId, this.leaseTtlMs, this.channel);
     const runner = new SubscriptionRunner(
       definition,
       this.pool,
@@ -245,7 +322,7 @@ export class Herald {
       lease,
       { leaseTtlMs: this.leaseTtlMs, pollMs: this.pollMs },
       this.logger,
-      () => this.waiters.poke(),
+      this.runnerHooks(),
       definition.consistency === 'strong' ? this.channel : undefined,
     );
     this.runners.set(name, runner);
@@ -276,6 +353,7 @@ export class Herald {
       const local = runningSequencers.get(this.context) ?? new Set<Sequencer>();
       runningSequencers.set(this.context, local.add(this.sequencer));
     }
+    this.inbox.start();
     const results = await Promise.allSettled([...this.runners.values()].map((r) => this.startRunner(r, overrides.startFrom?.[r.name])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -289,6 +367,7 @@ export class Herald {
     if (this.sequencer) runningSequencers.get(this.context)?.delete(this.sequencer);
     await this.sequencer?.stop();
     await this.listener?.stop();
+    await this.inbox.stop();
     await this.writerNotify;
   }
 
@@ -359,6 +438,7 @@ export class Herald {
     if (payload === 'w') this.sequencer?.hint();
     else if (payload.startsWith('s')) this.onLogAdvanced();
     else if (payload === 'c') this.waiters.poke();
+    else if (payload === 'p' || payload === 'r') for (const runner of this.runners.values()) runner.nudge();
   }
 
   private onLogAdvanced(): void {

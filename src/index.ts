@@ -2,7 +2,7 @@
  * Herald: reliable event-based communication between bounded contexts on PostgreSQL.
  * @packageDocumentation
  */
-export { Herald, createHerald, type HeraldOptions, type LogStatus } from './herald.js';
+export { Herald, createHerald, type HeraldOptions, type HeraldEvents, type LogStatus } from './herald.js';
 export * from './errors.js';
 export * from './events/index.js';
 export type { AppendOptions, AppendResult, ExpectedVersion } from './log/index.js';
@@ -11,3 +11,18 @@ export { type SqlExecutor, pgExecutor } from './sql/index.js';
 export { migrate, type MigrateResult } from './schema/migrate.js';
 export { openDatabase, startEmbeddedPostgres, type Database, type OpenDatabaseOptions, type EmbeddedServer } from './database/index.js';
 export type { Logger } from './runtime/logger.js';
+export {
+  retry,
+  skip,
+  park,
+  stop,
+  defaultErrorPolicy,
+  backoffDelay,
+  fingerprint,
+  type ErrorAction,
+  type ErrorPolicy,
+  type FailureContext,
+  type RetryOptions,
+} from './handlers/policy.js';
+export * from './parking/index.js';
+export * from './inbox/index.js';

@@ -29,6 +29,12 @@ export async function readStream(
   return rows.map(toRecordedEvent);
 }
 
+/** One sequenced event by its number, or undefined. */
+export async function readEvent(executor: SqlExecutor, quotedSchema: string, eventNumber: number): Promise<RecordedEvent | undefined> {
+  const { rows } = await executor.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${quotedSchema}.events WHERE event_number = $1`, [eventNumber]);
+  return rows[0] ? toRecordedEvent(rows[0]) : undefined;
+}
+
 /** The last sequenced event number (0 for an empty log). */
 export async function readHead(executor: SqlExecutor, quotedSchema: string): Promise<number> {
   const { rows } = await executor.query<{ last_event_number: string }>(`SELECT last_event_number FROM ${quotedSchema}.log_head`);

@@ -123,4 +123,51 @@ END
 $fn$;
 `,
   },
+  {
+    version: 2,
+    name: 'parked events, subscription errors, inbox',
+    sql: ({ schema: s }) => `
+ALTER TABLE ${s}.subscriptions
+  ADD COLUMN last_error    text,
+  ADD COLUMN last_error_at timestamptz;
+
+-- Events a subscription could not handle (status parked/scheduled/…), the events of the same
+-- stream waiting behind them (status waiting), and the history of resolved ones.
+CREATE TABLE ${s}.parked_events (
+  subscription     text        NOT NULL,
+  event_number     bigint      NOT NULL,
+  event_id         uuid        NOT NULL,
+  stream_id        text        NOT NULL,
+  stream_version   bigint      NOT NULL,
+  event_type       text        NOT NULL,
+  status           text        NOT NULL CHECK (status IN
+                     ('waiting', 'scheduled', 'parked', 'retry_requested', 'skip_requested', 'retrying', 'retried', 'skipped')),
+  retry_at         timestamptz,
+  error_type       text,
+  error_message    text,
+  error_stack      text,
+  fingerprint      text,
+  attempts         jsonb       NOT NULL DEFAULT '[]',
+  failure_context  jsonb       NOT NULL DEFAULT '{}',
+  first_failed_at  timestamptz,
+  last_failed_at   timestamptz,
+  parked_at        timestamptz NOT NULL DEFAULT now(),
+  reason           text,
+  resolved_at      timestamptz,
+  PRIMARY KEY (subscription, event_number)
+);
+CREATE INDEX parked_events_open_idx ON ${s}.parked_events (subscription, stream_id, stream_version)
+  WHERE status NOT IN ('retried', 'skipped');
+CREATE INDEX parked_events_fingerprint_idx ON ${s}.parked_events (fingerprint) WHERE fingerprint IS NOT NULL;
+
+-- The idempotent consumer: a message id is recorded in the transaction that handles it.
+CREATE TABLE ${s}.inbox (
+  consumer   text        NOT NULL,
+  message_id text        NOT NULL,
+  handled_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (consumer, message_id)
+);
+CREATE INDEX inbox_handled_at_idx ON ${s}.inbox (handled_at);
+`,
+  },
 ];

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { EventMetadata, RecordedEvent } from '../events/types.js';
+import type { ErrorPolicy, RetryOptions } from '../handlers/policy.js';
 
 /**
  * Where a new subscription starts. Used only the first time a subscription name is seen on a log;
@@ -37,6 +38,21 @@ export interface SubscriptionDefinition {
   readonly consistency?: 'eventual' | 'strong';
   /** Most events handled in one transaction. Default 100. */
   readonly batchSize?: number;
+  /**
+   * Decides what happens when `handle()` throws, rejects or times out: retry (now or after a
+   * delay, carrying a context), skip, park, or stop. Default: {@link defaultErrorPolicy} with `retry`.
+   */
+  onError?: ErrorPolicy;
+  /** Settings of the default policy (ignored when `onError` is given). */
+  readonly retry?: RetryOptions;
+  /**
+   * What a parked (or retry-scheduled) event holds back: `'stream'` (default) — only the later
+   * events of its own stream wait, all other streams keep flowing; `'subscription'` — everything
+   * waits, for handlers that need the log's total order.
+   */
+  readonly parking?: 'stream' | 'subscription';
+  /** A handler that has not settled after this long fails with `HandlerTimeoutError`. Default 30 000 ms. */
+  readonly handlerTimeoutMs?: number;
   /** Runs once each time this process takes the subscription, before its first event. A throw keeps it from starting. */
   init?(): void | Promise<void>;
   /** Handles one event. Throwing (or rejecting) fails it; the batch's writes roll back. */
@@ -61,4 +77,10 @@ export interface SubscriptionStatus {
   readonly leaseOwner: string | null;
   readonly leaseExpiresAt: Date | null;
   readonly updatedAt: Date;
+  /** Failed events waiting for a retry or an operator (scheduled, parked, or an operator action in progress). */
+  readonly parked: number;
+  /** Streams held back behind a failed event. */
+  readonly blockedStreams: number;
+  /** The latest handler failure, if any. */
+  readonly lastError: { readonly message: string; readonly at: Date } | null;
 }

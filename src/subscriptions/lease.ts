@@ -16,6 +16,7 @@ export class Lease {
     readonly name: string,
     readonly owner: string,
     readonly ttlMs: number,
+    private readonly channel: string,
   ) {}
 
   /**
@@ -47,13 +48,15 @@ export class Lease {
     return result.rowCount === 1;
   }
 
-  /** Gives the lease up and records why the subscription is no longer running here. */
+  /** Gives the lease up, records why the subscription is no longer running here, and wakes standbys. */
   async release(state: 'stopped' | 'failed', reason: string | null): Promise<void> {
     await this.pool.query(
-      `UPDATE ${this.table}
-          SET lease_owner = NULL, lease_expires_at = NULL, state = $3, reason = $4, updated_at = now()
-        WHERE name = $1 AND lease_owner = $2`,
-      [this.name, this.owner, state, reason],
+      `WITH released AS (
+         UPDATE ${this.table}
+            SET lease_owner = NULL, lease_expires_at = NULL, state = $3, reason = $4, updated_at = now()
+          WHERE name = $1 AND lease_owner = $2 RETURNING 1)
+       SELECT pg_notify($5, 'r') FROM released`,
+      [this.name, this.owner, state, reason, this.channel],
     );
   }
 
@@ -65,5 +68,19 @@ export class Lease {
       [this.name, this.owner, from, to],
     );
     return result.rowCount === 1;
+  }
+
+  /** Inside a transaction that does not move the checkpoint: proves we still own the lease (and locks the row). */
+  async fence(tx: pg.PoolClient): Promise<boolean> {
+    const result = await tx.query(`UPDATE ${this.table} SET updated_at = now() WHERE name = $1 AND lease_owner = $2`, [
+      this.name,
+      this.owner,
+    ]);
+    return result.rowCount === 1;
+  }
+
+  /** Records the latest failure for status (best effort, outside any batch). */
+  async recordError(message: string): Promise<void> {
+    await this.pool.query(`UPDATE ${this.table} SET last_error = $2, last_error_at = now() WHERE name = $1`, [this.name, message]);
   }
 }

@@ -1,49 +1,86 @@
 import type pg from 'pg';
-import { describe, LeaseLostError, SubscriptionInitError } from '../errors.js';
+import { describe, HandlerTimeoutError, LeaseLostError, SubscriptionInitError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
-import { readLog } from '../log/read.js';
+import {
+  defaultErrorPolicy,
+  type ErrorAction,
+  type ErrorPolicy,
+  type FailureContext,
+  fingerprint,
+  summarizeError,
+} from '../handlers/policy.js';
+import { readEvent, readLog } from '../log/read.js';
+import { type AttemptRecord, ParkingStore, type ParkedRow } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
 import type { SubscriptionDefinition } from './definition.js';
-import { Lease } from './lease.js';
+import type { Lease } from './lease.js';
 
 /** Timing knobs shared by the runners of one log. */
 export interface RunnerTiming {
-  /** Lease time to live. Default 15 000 ms; a dead holder is replaced after at most ttl + ttl/3. */
+  /** Lease time to live. A dead holder is replaced after at most ttl + ttl/3. */
   readonly leaseTtlMs: number;
   /** Poll interval when no notification arrives. */
   readonly pollMs: number;
 }
 
+/** What a runner tells the outside world (Herald turns these into its events). */
+export interface RunnerHooks {
+  progress(name: string, position: number): void;
+  attemptFailed(info: { subscription: string; event: RecordedEvent; error: unknown; failure: FailureContext; action: ErrorAction }): void;
+  eventParked(info: { subscription: string; event: RecordedEvent; reason: string | null; fingerprint: string }): void;
+  eventSkipped(info: { subscription: string; event: RecordedEvent; reason: string; byOperator: boolean }): void;
+  parkedRetried(info: { subscription: string; event: RecordedEvent }): void;
+  subscriptionStopped(info: { subscription: string; reason: string }): void;
+}
+
 /** Where a runner is, as seen from this process. */
 export type RunnerPhase = 'idle' | 'standby' | 'running' | 'stopped' | 'failed';
 
-/** A handler threw: carries the event and what was thrown. */
-class HandlerFailure extends Error {
+/** Where an event being handled came from: the log (the checkpoint moves), or the parked table. */
+type Origin = { readonly kind: 'log' } | { readonly kind: 'parked'; readonly waiting: boolean };
+
+/** How handling one failed event ended. */
+type Outcome = 'handled' | 'skipped' | 'blocked';
+
+/** The policy said stop: unwinds the loop to mark the subscription failed. */
+class StopRequested extends Error {}
+
+/** A handler failure inside a batch: which event, what was thrown, whether the connection is unusable. */
+class BatchFailure {
   constructor(
-    readonly event: RecordedEvent,
+    readonly index: number,
     readonly error: unknown,
-  ) {
-    super(`handler failed on event ${event.metadata.eventNumber}: ${describe(error)}`);
-  }
+  ) {}
 }
 
 /**
  * Runs one subscription in this process: takes its lease (or waits as a standby), calls `init()`,
  * then reads the log from the checkpoint — catch-up and live are the same loop, woken by the
  * sequencer — and handles each batch in one transaction that also moves the checkpoint.
+ *
+ * Failures follow the subscription's error policy. Every attempt of every event — first tries,
+ * automatic retries and operators' retries — runs here, in this one loop of the lease holder, so
+ * no two attempts of an event can ever overlap. A parked event holds back only its own stream:
+ * later events of that stream are stored as "waiting" behind it and replayed in order once it is
+ * retried or skipped.
  */
 export class SubscriptionRunner {
   readonly wakeup = new Wakeup();
   phase: RunnerPhase = 'idle';
-  lastError: string | null = null;
   private position = 0;
   private running = false;
   private loop: Promise<void> | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private leaseLost = false;
+  private blocked = new Set<string>();
+  /** Checkpoint written in the open transaction; becomes `position` when it commits. */
+  private pendingPosition: number | undefined;
   private readonly stopSignal = new Wakeup();
   private readonly batchSize: number;
+  private readonly policy: ErrorPolicy;
+  private readonly timeoutMs: number;
+  private readonly store: ParkingStore;
 
   constructor(
     readonly definition: SubscriptionDefinition,
@@ -52,10 +89,13 @@ export class SubscriptionRunner {
     private readonly lease: Lease,
     private readonly timing: RunnerTiming,
     private readonly logger: Logger,
-    private readonly onProgress: (name: string, position: number) => void,
+    private readonly hooks: RunnerHooks,
     private readonly progressChannel: string | undefined,
   ) {
     this.batchSize = definition.batchSize ?? 100;
+    this.policy = definition.onError ?? defaultErrorPolicy(definition.retry);
+    this.timeoutMs = definition.handlerTimeoutMs ?? 30_000;
+    this.store = new ParkingStore(quotedSchema, definition.name);
   }
 
   get name(): string {
@@ -77,6 +117,12 @@ export class SubscriptionRunner {
     this.wakeup.notify();
     this.stopSignal.notify();
     await this.loop;
+  }
+
+  /** Another process released the lease, or an operator asked for something: look now. */
+  nudge(): void {
+    this.wakeup.notify();
+    this.stopSignal.notify();
   }
 
   private async run(started: { resolve(): void; reject(error: Error): void }): Promise<void> {
@@ -101,23 +147,14 @@ export class SubscriptionRunner {
             continue;
           }
           const initError = await this.runInit();
-          if (initError) {
-            settle(initError);
-            return;
-          }
-          settle();
+          settle(initError);
+          if (initError) return;
         }
-        const batch = await readLog(this.pool, this.quotedSchema, this.position, this.batchSize);
-        if (batch.length === 0) {
-          await this.wakeup.wait(this.timing.pollMs);
-          continue;
-        }
-        await this.handleBatch(batch);
+        await this.step();
         backoff = 100;
       } catch (error) {
-        if (error instanceof HandlerFailure) {
-          await this.fail(`event ${error.event.metadata.eventNumber} (${error.event.type}): ${describe(error.error)}`);
-          settle();
+        if (error instanceof StopRequested) {
+          await this.fail(error.message);
           return;
         }
         if (error instanceof LeaseLostError || this.leaseLost) {
@@ -126,7 +163,6 @@ export class SubscriptionRunner {
           continue;
         }
         // The database went away or a query failed: wait and try again; the checkpoint did not move.
-        this.lastError = describe(error);
         this.logger.warn({ err: error, subscription: this.name }, 'herald: subscription error, retrying');
         settle();
         await this.stopSignal.wait(backoff);
@@ -141,12 +177,29 @@ export class SubscriptionRunner {
     }
   }
 
+  /** One turn of the loop: due retries and operator requests first, then new events of the log. */
+  private async step(): Promise<void> {
+    if (this.blocked.size > 0) await this.handleDueHeads();
+    if (!this.running) return;
+    const holdAll = this.definition.parking === 'subscription' && this.blocked.size > 0;
+    const batch = holdAll ? [] : await readLog(this.pool, this.quotedSchema, this.position, this.batchSize);
+    if (batch.length > 0) {
+      await this.handleBatch(batch);
+      return;
+    }
+    let wait = this.timing.pollMs;
+    if (this.blocked.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
+    await this.wakeup.wait(wait);
+  }
+
   private async takeLease(force: boolean): Promise<boolean> {
     const position = await this.lease.acquire(force);
     if (position === undefined) return false;
     this.position = position;
     this.leaseLost = false;
     this.phase = 'running';
+    await this.store.releaseAbandonedClaims(this.pool);
+    this.blocked = await this.store.blockedStreams(this.pool);
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, this.timing.leaseTtlMs / 3));
     this.renewTimer.unref();
     return true;
@@ -173,73 +226,277 @@ export class SubscriptionRunner {
       await this.definition.init();
       return undefined;
     } catch (error) {
-      const initError = new SubscriptionInitError(this.name, error);
       await this.fail(`init() failed: ${describe(error)}`);
-      return initError;
+      return new SubscriptionInitError(this.name, error);
     }
   }
 
   private async fail(reason: string): Promise<void> {
-    this.lastError = reason;
-    this.logger.error({ subscription: this.name, reason }, 'herald: subscription failed');
+    this.logger.error({ subscription: this.name, reason }, 'herald: subscription stopped');
     this.dropLease();
     this.phase = 'failed';
     this.running = false;
     await this.lease.release('failed', reason).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
+    this.hooks.subscriptionStopped({ subscription: this.name, reason });
   }
 
   /**
-   * Handles a batch in one transaction with the checkpoint. If a handler throws, the transaction
-   * rolls back, the events before the failing one are handled again in their own transaction
-   * (their earlier writes were rolled back with the batch), and the failure is raised.
+   * Handles a batch of the log in one transaction with the checkpoint; events of blocked streams
+   * are queued behind their failed event instead. If a handler fails, the transaction rolls back,
+   * the events before the failing one are handled again in their own transaction (their writes
+   * were rolled back with the batch), the failure goes to the error policy, and the rest follows.
    */
   private async handleBatch(batch: readonly RecordedEvent[]): Promise<void> {
-    if (this.leaseLost) throw new LeaseLostError(this.name);
-    const from = this.position;
-    const to = batch[batch.length - 1]!.metadata.eventNumber;
-    const client = await this.pool.connect();
-    let failure: HandlerFailure | undefined;
-    let failedAt = -1;
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const context = { tx: client, subscription: this.name };
+    const failure = await this.inTransaction(async (tx) => {
+      const deferred: RecordedEvent[] = [];
       for (let i = 0; i < batch.length; i++) {
         const event = batch[i]!;
+        if (this.blocked.has(event.metadata.streamId)) {
+          deferred.push(event);
+          continue;
+        }
         try {
-          await this.definition.handle(event, event.metadata, context);
+          await this.invoke(event, tx);
         } catch (error) {
-          failure = new HandlerFailure(event, error);
-          failedAt = i;
-          break;
+          return new BatchFailure(i, error);
         }
       }
-      if (failure) {
-        await client.query('ROLLBACK');
+      await this.store.deferBehind(tx, deferred);
+      await this.checkpoint(tx, batch[batch.length - 1]!.metadata.eventNumber);
+      return undefined;
+    });
+    if (!failure) return;
+    if (failure.index > 0) await this.handleBatch(batch.slice(0, failure.index));
+    const outcome = await this.handleFailure(batch[failure.index]!, failure.error, undefined, { kind: 'log' });
+    const holdAll = this.definition.parking === 'subscription' && outcome === 'blocked';
+    const rest = batch.slice(failure.index + 1);
+    if (rest.length > 0 && !holdAll) await this.handleBatch(rest);
+  }
+
+  /**
+   * Applies the error policy to a failed event until it is handled, skipped, or blocks its stream
+   * (scheduled for a later retry, or parked). `prior` is its parked row when it failed before.
+   */
+  private async handleFailure(event: RecordedEvent, error: unknown, prior: ParkedRow | undefined, origin: Origin): Promise<Outcome> {
+    const firstFailedAt = prior?.first_failed_at ?? new Date();
+    let attempts: AttemptRecord[] = [...(prior?.attempts ?? [])];
+    let context: Record<string, unknown> = { ...(prior?.failure_context ?? {}) };
+    for (;;) {
+      const now = new Date();
+      const summary = summarizeError(error);
+      attempts = [...attempts, { at: now.toISOString(), type: summary.type, message: summary.message }];
+      const failure: FailureContext = {
+        attempt: attempts.length,
+        firstFailedAt,
+        lastFailedAt: now,
+        eventAgeMs: now.getTime() - event.metadata.createdAt.getTime(),
+        context,
+      };
+      const action = await this.decide(error, event, failure);
+      this.hooks.attemptFailed({ subscription: this.name, event, error, failure, action });
+      await this.lease.recordError(`event ${event.metadata.eventNumber} (${event.type}): ${summary.message}`).catch(() => {});
+      if (action.action === 'retry' && action.context) context = action.context;
+      if (action.action === 'retry' && action.delayMs <= 0) {
+        try {
+          await this.attempt(event, origin);
+          if (origin.kind === 'parked' && !origin.waiting) this.hooks.parkedRetried({ subscription: this.name, event });
+          return 'handled';
+        } catch (retryError) {
+          if (retryError instanceof LeaseLostError) throw retryError;
+          error = retryError;
+          continue;
+        }
+      }
+      // A stop leaves an event from the log unhandled before the checkpoint (retried at the next
+      // start); an event that was already parked goes back to parked.
+      if (action.action === 'stop' && origin.kind === 'log') throw this.stopRequested(event, action.reason);
+      const status = action.action === 'retry' ? 'scheduled' : action.action === 'skip' ? 'skipped' : 'parked';
+      const reason = action.action === 'retry' ? null : (action.reason ?? null);
+      const print = fingerprint(summary, event.type);
+      await this.inTransaction(async (tx) => {
+        await this.store.recordFailure(tx, event, {
+          status,
+          retryAt: action.action === 'retry' ? new Date(Date.now() + action.delayMs) : null,
+          error: summary,
+          fingerprint: print,
+          attempts,
+          failureContext: context,
+          firstFailedAt,
+          lastFailedAt: now,
+          reason,
+        });
+        await this.settle(tx, event, origin, false);
+      });
+      if (action.action === 'stop') throw this.stopRequested(event, action.reason);
+      if (status === 'skipped') {
+        this.hooks.eventSkipped({ subscription: this.name, event, reason: reason ?? '', byOperator: false });
+        return 'skipped';
+      }
+      this.blocked.add(event.metadata.streamId);
+      if (status === 'parked') this.hooks.eventParked({ subscription: this.name, event, reason, fingerprint: print });
+      return 'blocked';
+    }
+  }
+
+  private stopRequested(event: RecordedEvent, reason: string): StopRequested {
+    return new StopRequested(`event ${event.metadata.eventNumber} (${event.type}): ${reason}`);
+  }
+
+  /** The policy's answer; a policy that throws or answers nonsense parks the event rather than losing it. */
+  private async decide(error: unknown, event: RecordedEvent, failure: FailureContext): Promise<ErrorAction> {
+    let action: ErrorAction;
+    try {
+      action = await this.policy(error, event, failure);
+    } catch (policyError) {
+      this.logger.error({ err: policyError, subscription: this.name }, 'herald: onError threw; parking the event');
+      return { action: 'park', reason: `onError threw: ${describe(policyError)}` };
+    }
+    if (!isErrorAction(action)) {
+      return { action: 'park', reason: `onError returned ${JSON.stringify(action)}; use retry(), skip(), park() or stop()` };
+    }
+    return action;
+  }
+
+  /** Retries and operator requests that are due, then the events waiting behind each resolved one. */
+  private async handleDueHeads(): Promise<void> {
+    for (const row of await this.store.dueHeads(this.pool)) {
+      if (!this.running) return;
+      const eventNumber = Number(row.event_number);
+      const event = await readEvent(this.pool, this.quotedSchema, eventNumber);
+      if (!event) throw new Error(`parked event ${eventNumber} is missing from the log`);
+      let outcome: Outcome;
+      if (row.status === 'skip_requested') {
+        let skipped = false;
+        await this.inTransaction(async (tx) => {
+          skipped = await this.store.markSkipped(tx, eventNumber);
+          await this.settle(tx, event, { kind: 'parked', waiting: false }, false);
+        });
+        if (!skipped) continue;
+        this.hooks.eventSkipped({ subscription: this.name, event, reason: row.reason ?? '', byOperator: true });
+        outcome = 'skipped';
       } else {
-        if (!(await this.lease.checkpoint(client, from, to))) {
-          await client.query('ROLLBACK');
-          this.leaseLost = true;
-          throw new LeaseLostError(this.name);
-        }
-        if (this.progressChannel) await client.query('SELECT pg_notify($1, $2)', [this.progressChannel, 'c']);
-        await client.query('COMMIT');
-        this.position = to;
+        // The claim is what makes an operator's second request fail while this attempt runs.
+        if (!(await this.store.claim(this.pool, eventNumber, row.status))) continue;
+        outcome = await this.attemptParked(event, row, { kind: 'parked', waiting: false });
       }
+      if (outcome !== 'blocked') await this.releaseStream(row.stream_id);
+    }
+  }
+
+  /** Replays, in stream order, the events that waited behind a resolved failure. */
+  private async releaseStream(streamId: string): Promise<void> {
+    for (;;) {
+      const next = await this.store.nextWaiting(this.pool, streamId);
+      if (!next) {
+        this.blocked.delete(streamId);
+        return;
+      }
+      if (next.status !== 'waiting') return; // another failed event heads the stream
+      const event = await readEvent(this.pool, this.quotedSchema, Number(next.event_number));
+      if (!event) throw new Error(`waiting event ${next.event_number} is missing from the log`);
+      if ((await this.attemptParked(event, undefined, { kind: 'parked', waiting: true })) === 'blocked') return;
+    }
+  }
+
+  private async attemptParked(event: RecordedEvent, prior: ParkedRow | undefined, origin: Origin): Promise<Outcome> {
+    try {
+      await this.attempt(event, origin);
+      if (origin.kind === 'parked' && !origin.waiting) this.hooks.parkedRetried({ subscription: this.name, event });
+      return 'handled';
     } catch (error) {
-      if (!(error instanceof LeaseLostError)) {
-        broken = error instanceof Error ? error : new Error(String(error));
-        await client.query('ROLLBACK').catch(() => {});
+      if (error instanceof LeaseLostError) throw error;
+      return this.handleFailure(event, error, prior, origin);
+    }
+  }
+
+  /** Handles one event in its own transaction; throws what the handler threw. */
+  private async attempt(event: RecordedEvent, origin: Origin): Promise<void> {
+    const failure = await this.inTransaction(async (tx) => {
+      try {
+        await this.invoke(event, tx);
+      } catch (error) {
+        return new BatchFailure(0, error);
       }
+      await this.settle(tx, event, origin, true);
+      return undefined;
+    });
+    if (failure) throw failure.error;
+  }
+
+  /**
+   * Records in `tx` that this subscription is done with `event`: from the log, the checkpoint moves
+   * past it; from the parked table, the lease is verified and, when `handled`, its row resolves.
+   */
+  private async settle(tx: pg.PoolClient, event: RecordedEvent, origin: Origin, handled: boolean): Promise<void> {
+    if (origin.kind === 'log') {
+      await this.checkpoint(tx, event.metadata.eventNumber);
+      return;
+    }
+    if (!(await this.lease.fence(tx))) throw this.lost();
+    if (handled) await this.store.resolve(tx, event.metadata.eventNumber, origin.waiting);
+  }
+
+  private async checkpoint(tx: pg.PoolClient, to: number): Promise<void> {
+    if (this.leaseLost || !(await this.lease.checkpoint(tx, this.position, to))) throw this.lost();
+    if (this.progressChannel) await tx.query('SELECT pg_notify($1, $2)', [this.progressChannel, 'c']);
+    this.pendingPosition = to;
+  }
+
+  private lost(): LeaseLostError {
+    this.leaseLost = true;
+    return new LeaseLostError(this.name);
+  }
+
+  /**
+   * Runs `work` in a transaction on its own connection: commits when it returns nothing, rolls
+   * back when it returns a failure or throws. A connection whose handler timed out is destroyed,
+   * not returned to the pool, since the handler may still be using it.
+   */
+  private async inTransaction(work: (tx: pg.PoolClient) => Promise<BatchFailure | undefined | void>): Promise<BatchFailure | undefined> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    this.pendingPosition = undefined;
+    try {
+      await client.query('BEGIN');
+      const failure = await work(client);
+      if (failure) {
+        if (failure.error instanceof HandlerTimeoutError) broken = failure.error;
+        else await client.query('ROLLBACK');
+        return failure;
+      }
+      await client.query('COMMIT');
+      if (this.pendingPosition !== undefined) {
+        this.position = this.pendingPosition;
+        this.hooks.progress(this.name, this.position);
+      }
+      return undefined;
+    } catch (error) {
+      broken = error instanceof Error ? error : new Error(String(error));
       throw error;
     } finally {
       client.release(broken);
     }
-    if (!failure) {
-      this.onProgress(this.name, to);
-      return;
-    }
-    if (failedAt > 0) await this.handleBatch(batch.slice(0, failedAt));
-    throw failure;
   }
+
+  /** Calls the handler, failing it with {@link HandlerTimeoutError} if it does not settle in time. */
+  private async invoke(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
+    const handling = Promise.resolve().then(() => this.definition.handle(event, event.metadata, { tx, subscription: this.name }));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HandlerTimeoutError(this.name, event.metadata.eventNumber, this.timeoutMs)), this.timeoutMs);
+    });
+    try {
+      await Promise.race([handling, timeout]);
+    } finally {
+      clearTimeout(timer);
+      handling.catch(() => {}); // a timed-out handler may still reject later
+    }
+  }
+}
+
+function isErrorAction(value: unknown): value is ErrorAction {
+  const action = (value as { action?: unknown })?.action;
+  if (action === 'retry') return typeof (value as { delayMs?: unknown }).delayMs === 'number';
+  if (action === 'skip' || action === 'stop') return typeof (value as { reason?: unknown }).reason === 'string';
+  return action === 'park';
 }

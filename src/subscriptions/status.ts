@@ -16,14 +16,23 @@ interface SubscriptionRow {
   lease_owner: string | null;
   lease_expires_at: Date | null;
   updated_at: Date;
+  last_error: string | null;
+  last_error_at: Date | null;
+  parked: string;
+  blocked_streams: string;
   now: Date;
 }
 
 /** Every subscription of a log, read from the database (so it covers all processes). */
 export async function readSubscriptionStatus(executor: SqlExecutor, quotedSchema: string, head: number): Promise<SubscriptionStatus[]> {
   const { rows } = await executor.query<SubscriptionRow>(
-    `SELECT name, position, consistency, state, reason, lease_owner, lease_expires_at, updated_at, now() AS now
-       FROM ${quotedSchema}.subscriptions ORDER BY name`,
+    `SELECT s.name, s.position, s.consistency, s.state, s.reason, s.lease_owner, s.lease_expires_at, s.updated_at,
+            s.last_error, s.last_error_at, now() AS now,
+            count(p.event_number) FILTER (WHERE p.status NOT IN ('waiting', 'retried', 'skipped')) AS parked,
+            count(DISTINCT p.stream_id) AS blocked_streams
+       FROM ${quotedSchema}.subscriptions s
+       LEFT JOIN ${quotedSchema}.parked_events p ON p.subscription = s.name AND p.status NOT IN ('retried', 'skipped')
+      GROUP BY s.name ORDER BY s.name`,
   );
   return rows.map((row) => {
     const position = Number(row.position);
@@ -37,6 +46,9 @@ export async function readSubscriptionStatus(executor: SqlExecutor, quotedSchema
       leaseOwner: row.lease_owner,
       leaseExpiresAt: row.lease_expires_at,
       updatedAt: row.updated_at,
+      parked: Number(row.parked),
+      blockedStreams: Number(row.blocked_streams),
+      lastError: row.last_error && row.last_error_at ? { message: row.last_error, at: row.last_error_at } : null,
     };
   });
 }

@@ -9,6 +9,7 @@ import {
   type Herald,
   type HeraldOptions,
   InvalidIdentifierError,
+  stop,
   SubscriptionInitError,
 } from '../../src/index.js';
 import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
@@ -182,7 +183,7 @@ describe('subscriptions', () => {
     await reader.stop();
   });
 
-  it('a failing handler stops its subscription with the reason; events before it stay handled', async () => {
+  it('a handler failing with a stop policy stops its subscription with the reason; events before it stay handled', async () => {
     const writer = make();
     await appendN(writer, 5, 'fail-stream');
     await sequencedHead(writer);
@@ -191,6 +192,7 @@ describe('subscriptions', () => {
     const reader = make().subscribe({
       name: 'failing',
       batchSize: 100,
+      onError: (error) => stop(`gave up: ${(error as Error).message}`),
       async handle(_e, meta, ctx) {
         await ctx.tx.query(`INSERT INTO "${context}".effects VALUES ($1, 'failing')`, [meta.eventId]);
         if (meta.streamId === 'fail-stream' && meta.streamVersion === 3) throw new Error('boom on version 3');
@@ -199,7 +201,7 @@ describe('subscriptions', () => {
     await reader.start();
     await waitFor(async () => (await statusOf(reader, 'failing'))?.state === 'failed', { message: 'failed state' });
     const status = await statusOf(reader, 'failing');
-    assert.match(status?.reason ?? '', /boom on version 3/);
+    assert.match(status?.reason ?? '', /gave up: boom on version 3/);
     assert.equal(status?.position, poison - 1, 'checkpoint just before the failing event');
     const effects = await pool.query(`SELECT count(*)::int AS n FROM "${context}".effects WHERE subscription = 'failing'`);
     assert.equal(effects.rows[0].n, poison - 1, 'effects of the events before it committed once, the failing one rolled back');

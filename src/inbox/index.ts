@@ -1,0 +1,1 @@
+export { Inbox, type InboxOptions, type InboxResult } from './inbox.js';

@@ -1,0 +1,190 @@
+import type pg from 'pg';
+import { InvalidArgumentError, NotParkedError, ParkedEventBusyError } from '../errors.js';
+import { validateSubscriptionName } from '../sql/identifiers.js';
+import { type ParkedFilter, filterClause } from './filter.js';
+import type { AttemptRecord, ParkedStatus } from './store.js';
+
+/** A parked (or waiting, or resolved) event as operators see it. */
+export interface ParkedEvent {
+  readonly subscription: string;
+  readonly eventNumber: number;
+  readonly eventId: string;
+  readonly streamId: string;
+  readonly streamVersion: number;
+  readonly eventType: string;
+  readonly status: ParkedStatus;
+  /** When the next automatic retry is due (status `scheduled`). */
+  readonly retryAt: Date | null;
+  readonly error: { readonly type: string | null; readonly message: string | null; readonly stack: string | null };
+  /** Groups similar failures: error type + first application stack frame + event type. */
+  readonly fingerprint: string | null;
+  readonly attempts: readonly AttemptRecord[];
+  readonly firstFailedAt: Date | null;
+  readonly lastFailedAt: Date | null;
+  readonly parkedAt: Date;
+  /** Why it was parked or skipped. */
+  readonly reason: string | null;
+  readonly resolvedAt: Date | null;
+}
+
+/** How an operator's retry ended, when waited for. */
+export interface RetryOutcome {
+  /** `retried`: handled; `parked`/`scheduled`: failed again; `requested`: not picked up within the wait. */
+  readonly status: 'retried' | 'parked' | 'scheduled' | 'skipped' | 'requested';
+  readonly error: string | null;
+}
+
+interface Row {
+  subscription: string;
+  event_number: string;
+  event_id: string;
+  stream_id: string;
+  stream_version: string;
+  event_type: string;
+  status: ParkedStatus;
+  retry_at: Date | null;
+  error_type: string | null;
+  error_message: string | null;
+  error_stack: string | null;
+  fingerprint: string | null;
+  attempts: AttemptRecord[];
+  first_failed_at: Date | null;
+  last_failed_at: Date | null;
+  parked_at: Date;
+  reason: string | null;
+  resolved_at: Date | null;
+}
+
+/**
+ * The operator's view of parked events: list and filter them, retry or skip one or all that match.
+ * Retries and skips are requests: the subscription's runner (in whichever process holds its
+ * lease) carries them out, in stream order, and never alongside its own automatic retry. A
+ * second request for an event already being retried fails with {@link ParkedEventBusyError}.
+ */
+export class ParkedEvents {
+  private readonly table: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    quotedSchema: string,
+    private readonly channel: string,
+  ) {
+    this.table = `${quotedSchema}.parked_events`;
+  }
+
+  /** Parked events matching `filter`, oldest event first. */
+  async list(filter: ParkedFilter = {}, page: { limit?: number; afterEventNumber?: number } = {}): Promise<ParkedEvent[]> {
+    const limit = page.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidArgumentError('limit', 'use a whole number from 1 to 10000');
+    const where = filterClause(filter, 3);
+    const { rows } = await this.pool.query<Row>(
+      `SELECT * FROM ${this.table} WHERE event_number > $1 AND ${where.sql} ORDER BY event_number, subscription LIMIT $2`,
+      [page.afterEventNumber ?? 0, limit, ...where.values],
+    );
+    return rows.map(toParkedEvent);
+  }
+
+  /**
+   * Asks for a retry of one parked (or scheduled) event. With `wait`, resolves once the runner
+   * tried it (or after `timeoutMs` with status `requested`). Throws {@link NotParkedError} or
+   * {@link ParkedEventBusyError}.
+   */
+  async retry(subscription: string, eventNumber: number, options: { wait?: boolean; timeoutMs?: number } = {}): Promise<RetryOutcome> {
+    await this.request(subscription, eventNumber, 'retry_requested', null);
+    if (!options.wait) return { status: 'requested', error: null };
+    return this.awaitOutcome(subscription, eventNumber, options.timeoutMs ?? 30_000);
+  }
+
+  /** Asks to skip one parked (or scheduled) event; the events waiting behind it then go on. */
+  async skip(subscription: string, eventNumber: number, reason: string): Promise<void> {
+    await this.request(subscription, eventNumber, 'skip_requested', requireReason(reason));
+  }
+
+  /** Asks for a retry of every open failed event matching `filter`; resolves to how many. */
+  async retryAll(filter: ParkedFilter): Promise<number> {
+    return this.requestAll(filter, 'retry_requested', null);
+  }
+
+  /** Asks to skip every open failed event matching `filter`; resolves to how many. */
+  async skipAll(filter: ParkedFilter, reason: string): Promise<number> {
+    return this.requestAll(filter, 'skip_requested', requireReason(reason));
+  }
+
+  private async request(subscription: string, eventNumber: number, status: ParkedStatus, reason: string | null): Promise<void> {
+    validateSubscriptionName(subscription);
+    if (!Number.isSafeInteger(eventNumber) || eventNumber < 1) throw new InvalidArgumentError('eventNumber', 'use a whole number ≥ 1');
+    const { rows } = await this.pool.query(
+      `UPDATE ${this.table} SET status = $3, reason = coalesce($4, reason)
+        WHERE subscription = $1 AND event_number = $2 AND status IN ('parked', 'scheduled') RETURNING 1`,
+      [subscription, eventNumber, status, reason],
+    );
+    if (rows.length === 0) {
+      const current = await this.pool.query<{ status: ParkedStatus }>(
+        `SELECT status FROM ${this.table} WHERE subscription = $1 AND event_number = $2`,
+        [subscription, eventNumber],
+      );
+      const found = current.rows[0]?.status;
+      if (found === 'retry_requested' || found === 'retrying' || found === 'skip_requested') {
+        throw new ParkedEventBusyError(subscription, eventNumber, found);
+      }
+      throw new NotParkedError(subscription, eventNumber, found);
+    }
+    await this.wake();
+  }
+
+  private async requestAll(filter: ParkedFilter, status: ParkedStatus, reason: string | null): Promise<number> {
+    const where = filterClause({ ...filter, status: ['parked', 'scheduled'] }, 3);
+    const { rowCount } = await this.pool.query(
+      `UPDATE ${this.table} SET status = $1, reason = coalesce($2, reason) WHERE ${where.sql}`,
+      [status, reason, ...where.values],
+    );
+    if (rowCount) await this.wake();
+    return rowCount ?? 0;
+  }
+
+  private async awaitOutcome(subscription: string, eventNumber: number, timeoutMs: number): Promise<RetryOutcome> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      const { rows } = await this.pool.query<{ status: ParkedStatus; error_message: string | null }>(
+        `SELECT status, error_message FROM ${this.table} WHERE subscription = $1 AND event_number = $2`,
+        [subscription, eventNumber],
+      );
+      const row = rows[0];
+      if (row && (row.status === 'retried' || row.status === 'parked' || row.status === 'scheduled' || row.status === 'skipped')) {
+        return { status: row.status, error: row.status === 'retried' ? null : row.error_message };
+      }
+      if (Date.now() >= deadline) return { status: 'requested', error: null };
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  private async wake(): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, 'p']);
+  }
+}
+
+function requireReason(reason: unknown): string {
+  if (typeof reason !== 'string' || reason.trim().length === 0) throw new InvalidArgumentError('reason', 'skipping needs a non-empty reason');
+  return reason;
+}
+
+function toParkedEvent(row: Row): ParkedEvent {
+  return {
+    subscription: row.subscription,
+    eventNumber: Number(row.event_number),
+    eventId: row.event_id,
+    streamId: row.stream_id,
+    streamVersion: Number(row.stream_version),
+    eventType: row.event_type,
+    status: row.status,
+    retryAt: row.retry_at,
+    error: { type: row.error_type, message: row.error_message, stack: row.error_stack },
+    fingerprint: row.fingerprint,
+    attempts: row.attempts,
+    firstFailedAt: row.first_failed_at,
+    lastFailedAt: row.last_failed_at,
+    parkedAt: row.parked_at,
+    reason: row.reason,
+    resolvedAt: row.resolved_at,
+  };
+}
