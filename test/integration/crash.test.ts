@@ -89,4 +89,20 @@ describe('crash and takeover', () => {
     await waitFor(async () => (await subscription(name))?.position === 1000, { timeoutMs: 30_000, message: 'restart catches up' });
     assert.deepEqual(await effects(['first', 'second']), { n: 1000, d: 1000 });
   });
+
+  it('SIGKILL between the handler’s write and its commit leaves no partial effect', async () => {
+    const name = 'crash-mid-write';
+    const victim = spawnSubscriber({ name, processId: 'victim', batchSize: 1, hangAfterWriting: 500, leaseTtlMs: 800 });
+    await victim.waitForLine((l) => l === 'wrote 500');
+    await victim.kill('SIGKILL');
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM "${context}".effects WHERE handled_by = 'victim' AND event_number = 500`,
+    );
+    assert.equal(rows[0].n, 0, 'the written but uncommitted effect is gone');
+    assert.equal((await subscription(name))?.position, 499);
+    const heir = spawnSubscriber({ name, processId: 'heir', batchSize: 50, leaseTtlMs: 800 });
+    await heir.waitForLine((l) => l === 'ready');
+    await waitFor(async () => (await subscription(name))?.position === 1000, { timeoutMs: 30_000, message: 'heir catches up' });
+    assert.deepEqual(await effects(['victim', 'heir']), { n: 1000, d: 1000 });
+  });
 });
