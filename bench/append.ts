@@ -43,9 +43,9 @@ export interface AppendContext {
 }
 
 const WRITERS = 8;
-const RUN_MS = QUICK ? 1000 : 5000;
+const RUN_MS = QUICK ? 1000 : 3000;
 const WARMUP_MS = QUICK ? 500 : 1500;
-const ROUNDS = QUICK ? 1 : 3;
+const ROUNDS = QUICK ? 1 : 5;
 
 function ordersTable(schema: string): string {
   return `CREATE TABLE "${schema}".orders (

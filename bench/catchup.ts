@@ -7,7 +7,9 @@
  *
  * - `raw`:          plain `pg` on one dedicated connection: keyset pages of 1000 over the same table,
  *                   the same columns Herald selects (EVENT_COLUMNS), `WHERE event_number > $1
- *                   ORDER BY event_number LIMIT 1000`, a named prepared statement, until a short page.
+ *                   ORDER BY event_number LIMIT 1000`, a named prepared statement in array row mode
+ *                   (measured ~5% faster than object rows and than an unnamed statement), until a
+ *                   short page.
  * - `herald_1000`:  a new subscription (startFrom origin, no-op handler, batchSize 1000): time from
  *                   `herald.start()` until its stored checkpoint equals the head (the handler counts
  *                   events; once it has seen the last one, the checkpoint row is polled until that
@@ -28,7 +30,7 @@ export interface CatchupContext {
 const TOTAL = QUICK ? 20_000 : 200_000;
 const PER_APPEND = 1000;
 const PAGE = 1000;
-const ROUNDS = QUICK ? 1 : 3;
+const ROUNDS = QUICK ? 1 : 4;
 const SEED_WRITERS = 4;
 
 async function seed(pool: pg.Pool, context: string): Promise<void> {
@@ -63,20 +65,23 @@ async function seed(pool: pg.Pool, context: string): Promise<void> {
 }
 
 async function rawScan(pool: pg.Pool, context: string): Promise<number> {
+  if (!EVENT_COLUMNS.startsWith('event_number,')) throw new Error('bench: EVENT_COLUMNS no longer starts with event_number');
   const client = await pool.connect();
   try {
     let after = 0;
     let rows = 0;
     const t0 = performance.now();
     for (;;) {
-      const page = await client.query<{ event_number: string }>({
+      // Array rows: the fastest form of plain `pg` (every column is still received and parsed).
+      const page = await client.query<unknown[]>({
         name: `bench_scan_${context}`,
         text: `SELECT ${EVENT_COLUMNS} FROM "${context}".events WHERE event_number > $1 ORDER BY event_number LIMIT ${PAGE}`,
         values: [after],
+        rowMode: 'array',
       });
       rows += page.rows.length;
       if (page.rows.length < PAGE) break;
-      after = Number(page.rows[page.rows.length - 1]!.event_number);
+      after = Number(page.rows[page.rows.length - 1]![0]); // event_number is EVENT_COLUMNS' first column
     }
     const seconds = (performance.now() - t0) / 1000;
     if (rows !== TOTAL) throw new Error(`raw scan read ${rows} rows, expected ${TOTAL}`);

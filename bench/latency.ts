@@ -65,7 +65,8 @@ async function collect(outcome: WriterOutcome, handled: Map<string, number>, lab
   const achieved = outcome.transactions / outcome.seconds;
   log(
     `  ${label}: ${fmt(result.count)} events measured; p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ` +
-      `max ${result.max.toFixed(1)} ms, min ${Math.min(...latencies).toFixed(2)} ms; writer achieved ${fmt(achieved)} tx/s ` +
+      `max ${result.max.toFixed(1)} ms, min ${Math.min(...latencies).toFixed(2)} ms ` +
+      `(${latencies.filter((l) => l < 0).length} negative: the writer stamped its commit late); writer achieved ${fmt(achieved)} tx/s ` +
       `(schedule fell behind by up to ${outcome.maxBehindMs.toFixed(1)} ms)`,
   );
   return result;

@@ -67,27 +67,31 @@ export function load(): string {
     .join(' ');
 }
 
+/** `median (min … max)` of a set of measurements, for the log. */
+export function spread(values: readonly number[]): string {
+  return `${fmt(median(values))} (${fmt(Math.min(...values))} … ${fmt(Math.max(...values))})`;
+}
+
 /**
  * Runs the variants in rounds, rotating their order each round so that none is always first
  * (first after a pause, after a checkpoint…) or always last. Returns every measurement of each.
- * `between` runs before every measured run (e.g. a CHECKPOINT), outside the timing.
  */
 export async function interleaved<K extends string>(
   rounds: number,
   variants: Record<K, () => Promise<number>>,
-  options: { label: string; unit: string; between?: () => Promise<void> },
+  options: { label: string; unit: string },
 ): Promise<Record<K, number[]>> {
   const keys = Object.keys(variants) as K[];
   const out = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as unknown as Record<K, number[]>;
   for (let round = 0; round < rounds; round++) {
     const order = keys.map((_, i) => keys[(i + round) % keys.length]!);
     for (const key of order) {
-      await options.between?.();
       const value = await variants[key]();
       out[key].push(value);
       log(`  ${options.label} round ${round + 1}/${rounds} ${key.padEnd(14)} ${fmt(value).padStart(9)} ${options.unit}   (load ${load()})`);
     }
   }
+  for (const key of keys) log(`  ${options.label} ${key.padEnd(14)} median (min … max): ${spread(out[key])} ${options.unit}`);
   return out;
 }
 
