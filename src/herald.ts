@@ -6,7 +6,6 @@ import {
   ConfigError,
   ConsistencyOutsideTransactionError,
   DuplicateSubscriptionError,
-  HeraldError,
   InvalidArgumentError,
 } from './errors.js';
 import type { EventDefinition } from './events/define.js';
@@ -256,19 +255,22 @@ export class Herald {
     const scope: TransactionScope = { appended: false, strong: [] };
     this.scopes.set(client, scope);
     let result: T;
+    // Only a failed BEGIN, COMMIT or ROLLBACK makes the connection suspect; an error thrown by
+    // `fn` (a business rule, a constraint) is rolled back and the connection goes back to the pool.
     let broken: Error | undefined;
+    const fatal = (error: Error) => {
+      broken = error;
+      throw error;
+    };
     try {
-      await client.query('BEGIN');
+      await client.query('BEGIN').catch(fatal);
       try {
         result = await fn(client);
       } catch (error) {
         await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
         throw error;
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      if (!broken && !(error instanceof HeraldError) && isConnectionError(error)) broken = error as Error;
-      throw error;
+      await client.query('COMMIT').catch(fatal);
     } finally {
       this.scopes.delete(client);
       client.release(broken);
@@ -475,9 +477,4 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     throw new ConfigError(`${name} must be a positive number of milliseconds, got ${JSON.stringify(value)}`);
   }
   return value;
-}
-
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  return code === undefined || code.startsWith('08') || code === '57P01';
 }

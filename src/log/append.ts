@@ -8,7 +8,7 @@ import {
   PayloadNotSerializableError,
   WrongExpectedVersionError,
 } from '../errors.js';
-import type { SqlExecutor } from '../sql/executor.js';
+import { queryNamed, type SqlExecutor } from '../sql/executor.js';
 import { encodeExpectedVersion, type ExpectedVersion } from './expected-version.js';
 
 /** Options of one append. */
@@ -126,14 +126,27 @@ export async function appendToStream(
 ): Promise<AppendResult> {
   const expected = encodeExpectedVersion(expectedVersion);
   try {
-    const { rows } = await executor.query<{ version: string }>(
-      `SELECT ${quotedSchema}.append_events($1, $2, $3::jsonb) AS version`,
-      [streamId, expected, JSON.stringify(prepared)],
-    );
+    const rows = await (prepared.length === 1
+      ? appendOne(executor, quotedSchema, streamId, expected, prepared[0]!)
+      : queryNamed<{ version: string }>(executor, `herald:append:${quotedSchema}`, `SELECT ${quotedSchema}.append_events($1, $2, $3::jsonb) AS version`, [
+          streamId,
+          expected,
+          JSON.stringify(prepared),
+        ]));
     return { streamId, streamVersion: Number(rows[0]?.version), eventIds: prepared.map((e) => e.id) };
   } catch (error) {
     throw translateAppendError(error, streamId, expectedVersion, prepared);
   }
+}
+
+/** The common case, one event: typed parameters, no JSON array to unpack. */
+function appendOne(executor: SqlExecutor, quotedSchema: string, streamId: string, expected: number, event: PreparedEvent) {
+  return queryNamed<{ version: string }>(
+    executor,
+    `herald:append1:${quotedSchema}`,
+    `SELECT ${quotedSchema}.append_event($1, $2, $3, $4, $5, $6, $7, $8) AS version`,
+    [streamId, expected, event.id, event.type, JSON.stringify(event.data), JSON.stringify(event.metadata), event.causation, event.correlation],
+  );
 }
 
 /** Maps the database's answer to a typed error; other errors pass through unchanged. */

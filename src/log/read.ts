@@ -1,10 +1,12 @@
 import type { RecordedEvent } from '../events/types.js';
-import type { SqlExecutor } from '../sql/executor.js';
+import { queryNamed, type SqlExecutor } from '../sql/executor.js';
 import { EVENT_COLUMNS, type EventRow, toRecordedEvent } from './records.js';
 
 /** Events with `eventNumber > after`, in log order, at most `limit`. Only sequenced events are read. */
 export async function readLog(executor: SqlExecutor, quotedSchema: string, after: number, limit: number): Promise<RecordedEvent[]> {
-  const { rows } = await executor.query<EventRow>(
+  const rows = await queryNamed<EventRow>(
+    executor,
+    `herald:read:${quotedSchema}`,
     `SELECT ${EVENT_COLUMNS} FROM ${quotedSchema}.events WHERE event_number > $1 ORDER BY event_number LIMIT $2`,
     [after, limit],
   );

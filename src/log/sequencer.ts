@@ -7,6 +7,12 @@ export interface SequencerOptions {
   readonly batchSize?: number;
   /** Poll interval when nothing signals new commits (a writer in another process). Default 200 ms. */
   readonly idlePollMs?: number;
+  /**
+   * After stamping a batch, wait this long before the next one, however many commits hint
+   * meanwhile: under load, events are stamped (and subscriptions woken) in fewer, larger batches,
+   * which leaves the CPU to the writers. Adds at most this much latency. Default 5 ms.
+   */
+  readonly coalesceMs?: number;
 }
 
 /**
@@ -16,11 +22,13 @@ export interface SequencerOptions {
  * is safe and costs only an idle query. It wakes on a hint (a local append or commit, or a
  * writer's notification) and then polls fast — 1, 2, 4 … ms — until the hinted commit shows up,
  * because an append inside a caller-owned transaction becomes visible only when the caller commits.
+ * Under load it stamps at most once per `coalesceMs`.
  */
 export class Sequencer {
   private readonly wakeup = new Wakeup();
   private readonly batchSize: number;
   private readonly idlePollMs: number;
+  private readonly coalesceMs: number;
   private running = false;
   private loop: Promise<void> | undefined;
   private delay: number;
@@ -35,6 +43,7 @@ export class Sequencer {
   ) {
     this.batchSize = options.batchSize ?? 1000;
     this.idlePollMs = options.idlePollMs ?? 200;
+    this.coalesceMs = options.coalesceMs ?? 5;
     this.delay = this.idlePollMs;
   }
 
@@ -77,6 +86,7 @@ export class Sequencer {
         if (n > 0) {
           this.onAdvanced();
           this.delay = 1;
+          if (this.coalesceMs > 0) await sleep(this.coalesceMs);
         } else {
           this.delay = Math.min(this.delay * 2, this.idlePollMs);
         }

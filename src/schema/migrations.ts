@@ -94,6 +94,24 @@ BEGIN
 END
 $fn$;
 
+-- The single-event append: the same steps without a JSON array to unpack.
+CREATE FUNCTION ${s}.append_event(p_stream text, p_expected bigint, p_id uuid, p_type text, p_data jsonb,
+                                  p_metadata jsonb, p_causation text, p_correlation text)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_current bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('herald:' || ${literal}), hashtext(p_stream));
+  SELECT coalesce(max(stream_version), 0) INTO v_current FROM ${s}.events WHERE stream_id = p_stream;
+  IF (p_expected >= 0 AND v_current <> p_expected) OR (p_expected = -2 AND v_current = 0) THEN
+    RAISE EXCEPTION 'wrong expected version' USING ERRCODE = 'HE001', DETAIL = v_current::text;
+  END IF;
+  INSERT INTO ${s}.events (event_id, stream_id, stream_version, event_type, data, metadata, causation_id, correlation_id)
+  VALUES (p_id, p_stream, v_current + 1, p_type, p_data, p_metadata, p_causation, p_correlation);
+  RETURN v_current + 1;
+END
+$fn$;
+
 -- Stamps up to p_limit committed, unsequenced events with the next event numbers.
 -- Concurrent sequencers queue on the log_head row lock; the stamping statement runs after it,
 -- with a fresh snapshot, so no row is numbered twice.
@@ -106,6 +124,9 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM ${s}.events WHERE event_number IS NULL) THEN
     RETURN 0;
   END IF;
+  -- Stamps are derived from committed events and can be redone, and any later synchronous commit
+  -- (a subscription's checkpoint) flushes this one first: no need to wait for the disk here.
+  PERFORM set_config('synchronous_commit', 'off', true);
   SELECT last_event_number INTO v_head FROM ${s}.log_head FOR UPDATE;
   WITH pending AS (
     SELECT id, row_number() OVER (ORDER BY id) AS rn

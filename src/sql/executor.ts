@@ -31,3 +31,25 @@ export function pgExecutor(client: PgQueryable): SqlExecutor {
     },
   };
 }
+
+/**
+ * Runs a statement as a named (prepared) statement when `executor` is a `pg` client or pool, so
+ * PostgreSQL parses and plans it once per connection; any other executor gets plain text.
+ * `name` must be unique per statement text.
+ */
+export async function queryNamed<Row>(executor: SqlExecutor, name: string, text: string, values: unknown[]): Promise<Row[]> {
+  if (isPg(executor)) {
+    const result = await (executor as unknown as PgConfigQueryable).query({ name, text, values });
+    return result.rows as Row[];
+  }
+  return (await executor.query<Row>(text, values)).rows;
+}
+
+interface PgConfigQueryable {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+}
+
+/** A `pg` Client/PoolClient (has connectionParameters) or Pool (has totalCount): they accept query configs. */
+function isPg(executor: object): boolean {
+  return 'connectionParameters' in executor || ('totalCount' in executor && 'idleCount' in executor);
+}

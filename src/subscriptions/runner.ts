@@ -76,6 +76,11 @@ export class SubscriptionRunner {
   private blocked = new Set<string>();
   /** Checkpoint written in the open transaction; becomes `position` when it commits. */
   private pendingPosition: number | undefined;
+  /** During catch-up, the next page is read while the current one is handled. */
+  private readAhead: { after: number; events: Promise<RecordedEvent[]> } | undefined;
+  /** The handler call in progress, watched for its timeout by one timer per runner. */
+  private inFlight: { startedAt: number; eventNumber: number; reject(error: Error): void } | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private readonly stopSignal = new Wakeup();
   private readonly batchSize: number;
   private readonly policy: ErrorPolicy;
@@ -182,7 +187,7 @@ export class SubscriptionRunner {
     if (this.blocked.size > 0) await this.handleDueHeads();
     if (!this.running) return;
     const holdAll = this.definition.parking === 'subscription' && this.blocked.size > 0;
-    const batch = holdAll ? [] : await readLog(this.pool, this.quotedSchema, this.position, this.batchSize);
+    const batch = holdAll ? [] : await this.nextBatch();
     if (batch.length > 0) {
       await this.handleBatch(batch);
       return;
@@ -190,6 +195,20 @@ export class SubscriptionRunner {
     let wait = this.timing.pollMs;
     if (this.blocked.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
     await this.wakeup.wait(wait);
+  }
+
+  /** The next page of the log; a full page starts reading the one after it (catch-up). */
+  private async nextBatch(): Promise<RecordedEvent[]> {
+    const ahead = this.readAhead;
+    this.readAhead = undefined;
+    const batch = ahead && ahead.after === this.position ? await ahead.events : await readLog(this.pool, this.quotedSchema, this.position, this.batchSize);
+    if (batch.length === this.batchSize) {
+      const after = batch[batch.length - 1]!.metadata.eventNumber;
+      const events = readLog(this.pool, this.quotedSchema, after, this.batchSize);
+      events.catch(() => {}); // a failed read-ahead is read again normally
+      this.readAhead = { after, events };
+    }
+    return batch;
   }
 
   private async takeLease(force: boolean): Promise<boolean> {
@@ -202,6 +221,8 @@ export class SubscriptionRunner {
     this.blocked = await this.store.blockedStreams(this.pool);
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, this.timing.leaseTtlMs / 3));
     this.renewTimer.unref();
+    this.watchdog = setInterval(() => this.checkTimeout(), Math.max(10, Math.min(1000, this.timeoutMs / 10)));
+    this.watchdog.unref();
     return true;
   }
 
@@ -216,7 +237,10 @@ export class SubscriptionRunner {
 
   private dropLease(): void {
     clearInterval(this.renewTimer);
+    clearInterval(this.watchdog);
     this.renewTimer = undefined;
+    this.watchdog = undefined;
+    this.readAhead = undefined;
     if (this.phase === 'running') this.phase = 'standby';
   }
 
@@ -478,20 +502,34 @@ export class SubscriptionRunner {
     }
   }
 
-  /** Calls the handler, failing it with {@link HandlerTimeoutError} if it does not settle in time. */
+  /**
+   * Calls the handler, failing it with {@link HandlerTimeoutError} if it does not settle in time.
+   * One watchdog timer per runner checks the call in flight, rather than a timer per event.
+   */
   private async invoke(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
-    const handling = Promise.resolve().then(() => this.definition.handle(event, event.metadata, { tx, subscription: this.name }));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new HandlerTimeoutError(this.name, event.metadata.eventNumber, this.timeoutMs)), this.timeoutMs);
-    });
+    const result = this.definition.handle(event, event.metadata, { tx, subscription: this.name });
+    if (!isThenable(result)) return;
     try {
-      await Promise.race([handling, timeout]);
+      await new Promise<unknown>((resolve, reject) => {
+        this.inFlight = { startedAt: Date.now(), eventNumber: event.metadata.eventNumber, reject };
+        result.then(resolve, reject);
+      });
     } finally {
-      clearTimeout(timer);
-      handling.catch(() => {}); // a timed-out handler may still reject later
+      this.inFlight = undefined;
     }
   }
+
+  private checkTimeout(): void {
+    const call = this.inFlight;
+    if (call && Date.now() - call.startedAt >= this.timeoutMs) {
+      this.inFlight = undefined;
+      call.reject(new HandlerTimeoutError(this.name, call.eventNumber, this.timeoutMs));
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown })?.then === 'function';
 }
 
 function isErrorAction(value: unknown): value is ErrorAction {

@@ -67,6 +67,26 @@ describe('event log', () => {
     assert.deepEqual(await herald.readStream('order-o-2'), []);
   });
 
+  it('a transaction whose callback throws rolls back and keeps its connection', async () => {
+    const single = createPool(1);
+    const once = createHerald({ pool: single, context });
+    const pids: number[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        await assert.rejects(
+          once.transaction(async (tx) => {
+            pids.push((await tx.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+            throw new Error('business rule');
+          }),
+          /business rule/,
+        );
+      }
+    } finally {
+      await single.end();
+    }
+    assert.equal(new Set(pids).size, 1, 'the same backend served every transaction');
+  });
+
   it('appends with the caller’s own pg client and transaction', async () => {
     const client = await pool.connect();
     try {
