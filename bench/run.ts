@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * Herald's benchmark suite: `npm run bench` (DATABASE_URL, else an embedded PostgreSQL).
  * `BENCH_QUICK=1` for a smoke run. Writes bench/results/latest.json and prints a table.
@@ -37,8 +38,11 @@ try {
     ['catch-up', () => catchupBench({ runtimePool: db.pool, schemas })],
     ['latency', () => latencyBench({ url: db.url, runtimePool: db.pool, schemas })],
   ];
+  // BENCH_ONLY=append,latency runs some groups and merges their figures into latest.json.
+  const only = process.env.BENCH_ONLY?.split(',').map((g) => g.trim());
   for (const [name, run] of groups) {
     if (interrupted) break;
+    if (only && !only.includes(name)) continue;
     const t0 = Date.now();
     try {
       results.push(...(await run()));
@@ -60,6 +64,18 @@ if (failed) {
   log(`some groups failed: ${RESULTS} left unchanged`);
   process.exitCode = 1;
 } else {
-  writeResults(RESULTS, results);
+  writeResults(RESULTS, process.env.BENCH_ONLY ? mergeResults(RESULTS, results) : results);
   log(`wrote ${RESULTS}`);
+}
+
+/** Earlier figures from the file, with this run's replacing those of the same name. */
+function mergeResults(path: string, fresh: readonly BenchResult[]): BenchResult[] {
+  let earlier: BenchResult[] = [];
+  try {
+    earlier = JSON.parse(readFileSync(path, 'utf8')) as BenchResult[];
+  } catch {
+    // no earlier file: only this run's figures
+  }
+  const names = new Set(fresh.map((r) => r.name));
+  return [...earlier.filter((r) => !names.has(r.name)), ...fresh];
 }

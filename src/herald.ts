@@ -151,7 +151,7 @@ export class Herald {
     this.registry = buildRegistry(options.events ?? []);
     const sequencer = options.sequencer ?? true;
     this.sequencer = sequencer
-      ? new Sequencer(this.pool, this.schema, this.channel, () => this.onLogAdvanced(), this.logger, sequencer === true ? {} : sequencer)
+      ? new Sequencer(this.pool, this.schema, this.channel, (head) => this.onLogAdvanced(head), this.logger, sequencer === true ? {} : sequencer)
       : undefined;
     this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => hintSequencers(this.context));
     this.parked = new ParkedEvents(this.pool, this.schema, this.channel);
@@ -345,7 +345,8 @@ export class Herald {
       this.pool,
       this.channel,
       (payload) => this.onNotification(payload),
-      () => this.onLogAdvanced(),
+      // Notifications sent while the listener was away are lost: every runner reads once.
+      () => this.recheckAll(),
       this.logger,
     );
     this.listener.start();
@@ -403,6 +404,7 @@ export class Herald {
     return readHead(this.pool, this.schema);
   }
 
+
   private async assertMigrated(): Promise<void> {
     const latest = migrations[migrations.length - 1]!.version;
     const { rows: found } = await this.pool.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [
@@ -438,13 +440,22 @@ export class Herald {
 
   private onNotification(payload: string): void {
     if (payload === 'w') this.sequencer?.hint();
-    else if (payload.startsWith('s')) this.onLogAdvanced();
+    else if (payload.startsWith('s')) {
+      const head = Number(payload.slice(1));
+      if (Number.isSafeInteger(head) && head > 0) this.onLogAdvanced(head);
+      else this.recheckAll();
+    }
     else if (payload === 'c') this.waiters.poke();
     else if (payload === 'p' || payload === 'r') for (const runner of this.runners.values()) runner.nudge();
   }
 
-  private onLogAdvanced(): void {
-    for (const runner of this.runners.values()) runner.wakeup.notify();
+  private recheckAll(): void {
+    for (const runner of this.runners.values()) runner.recheck();
+    this.waiters.poke();
+  }
+
+  private onLogAdvanced(head: number): void {
+    for (const runner of this.runners.values()) runner.logAdvanced(head);
     this.waiters.poke();
   }
 }

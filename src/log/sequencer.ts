@@ -37,7 +37,7 @@ export class Sequencer {
     private readonly pool: pg.Pool,
     private readonly quotedSchema: string,
     private readonly channel: string,
-    private readonly onAdvanced: () => void,
+    private readonly onAdvanced: (head: number) => void,
     private readonly logger: Logger,
     options: SequencerOptions = {},
   ) {
@@ -65,26 +65,27 @@ export class Sequencer {
     await this.loop;
   }
 
-  /** Stamps every visible unsequenced event; returns how many. */
-  async drain(): Promise<number> {
+  /** Stamps every visible unsequenced event; returns how many, and the log's head after. */
+  async drain(): Promise<{ stamped: number; head: number }> {
     let total = 0;
     for (;;) {
-      const { rows } = await this.pool.query<{ n: string }>(`SELECT ${this.quotedSchema}.sequence_events($1, $2) AS n`, [
-        this.batchSize,
-        this.channel,
-      ]);
-      const n = Number(rows[0]?.n ?? 0);
-      total += n;
-      if (n < this.batchSize) return total;
+      const { rows } = await this.pool.query<{ stamped: string; head: string }>({
+        name: `herald:sequence:${this.quotedSchema}`,
+        text: `SELECT stamped, head FROM ${this.quotedSchema}.sequence_events($1, $2)`,
+        values: [this.batchSize, this.channel],
+      });
+      const stamped = Number(rows[0]?.stamped ?? 0);
+      total += stamped;
+      if (stamped < this.batchSize) return { stamped: total, head: Number(rows[0]?.head ?? 0) };
     }
   }
 
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        const n = await this.drain();
-        if (n > 0) {
-          this.onAdvanced();
+        const { stamped, head } = await this.drain();
+        if (stamped > 0) {
+          this.onAdvanced(head);
           this.delay = 1;
           if (this.coalesceMs > 0) await sleep(this.coalesceMs);
         } else {

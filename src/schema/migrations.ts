@@ -115,31 +115,30 @@ $fn$;
 -- Stamps up to p_limit committed, unsequenced events with the next event numbers.
 -- Concurrent sequencers queue on the log_head row lock; the stamping statement runs after it,
 -- with a fresh snapshot, so no row is numbered twice.
-CREATE FUNCTION ${s}.sequence_events(p_limit integer, p_channel text)
-RETURNS bigint LANGUAGE plpgsql AS $fn$
-DECLARE
-  v_head bigint;
-  v_count bigint;
+CREATE FUNCTION ${s}.sequence_events(p_limit integer, p_channel text, OUT stamped bigint, OUT head bigint)
+LANGUAGE plpgsql AS $fn$
 BEGIN
+  stamped := 0;
   IF NOT EXISTS (SELECT 1 FROM ${s}.events WHERE event_number IS NULL) THEN
-    RETURN 0;
+    SELECT last_event_number INTO head FROM ${s}.log_head;
+    RETURN;
   END IF;
   -- Stamps are derived from committed events and can be redone, and any later synchronous commit
   -- (a subscription's checkpoint) flushes this one first: no need to wait for the disk here.
   PERFORM set_config('synchronous_commit', 'off', true);
-  SELECT last_event_number INTO v_head FROM ${s}.log_head FOR UPDATE;
+  SELECT last_event_number INTO head FROM ${s}.log_head FOR UPDATE;
   WITH pending AS (
     SELECT id, row_number() OVER (ORDER BY id) AS rn
     FROM ${s}.events WHERE event_number IS NULL ORDER BY id LIMIT p_limit
   )
-  UPDATE ${s}.events e SET event_number = v_head + pending.rn
+  UPDATE ${s}.events e SET event_number = head + pending.rn
   FROM pending WHERE e.id = pending.id AND e.event_number IS NULL;
-  GET DIAGNOSTICS v_count = ROW_COUNT;
-  IF v_count > 0 THEN
-    UPDATE ${s}.log_head SET last_event_number = v_head + v_count, sequenced_at = now();
-    PERFORM pg_notify(p_channel, 's' || (v_head + v_count)::text);
+  GET DIAGNOSTICS stamped = ROW_COUNT;
+  IF stamped > 0 THEN
+    head := head + stamped;
+    UPDATE ${s}.log_head SET last_event_number = head, sequenced_at = now();
+    PERFORM pg_notify(p_channel, 's' || head::text);
   END IF;
-  RETURN v_count;
 END
 $fn$;
 `,

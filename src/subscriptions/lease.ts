@@ -60,18 +60,26 @@ export class Lease {
     );
   }
 
-  /** Moves the checkpoint inside the batch's transaction; `false` means we are no longer the owner. */
-  async checkpoint(tx: pg.PoolClient, from: number, to: number): Promise<boolean> {
-    const result = await tx.query(
-      `UPDATE ${this.table} SET position = $4, updated_at = now()
-        WHERE name = $1 AND lease_owner = $2 AND position = $3`,
-      [this.name, this.owner, from, to],
-    );
+  /**
+   * Moves the checkpoint (inside the batch's transaction, if one is open); `false` means we are no
+   * longer the owner. `durable: false` lets it commit without waiting for the disk; `notify` names
+   * a channel told about the progress (strong consistency waiters listen there).
+   */
+  async checkpoint(db: pg.ClientBase, from: number, to: number, options: { durable: boolean; notify: string | undefined }): Promise<boolean> {
+    const result = await db.query({
+      name: `herald:checkpoint:${this.table}`,
+      text: `WITH side_effects AS (
+               SELECT CASE WHEN NOT $5::boolean THEN set_config('synchronous_commit', 'off', true) END AS commit_mode,
+                      CASE WHEN $6::text IS NOT NULL THEN pg_notify($6, 'c') END AS notified)
+             UPDATE ${this.table} SET position = $4, updated_at = now()
+              WHERE name = $1 AND lease_owner = $2 AND position = $3 AND EXISTS (SELECT 1 FROM side_effects)`,
+      values: [this.name, this.owner, from, to, options.durable, options.notify ?? null],
+    });
     return result.rowCount === 1;
   }
 
   /** Inside a transaction that does not move the checkpoint: proves we still own the lease (and locks the row). */
-  async fence(tx: pg.PoolClient): Promise<boolean> {
+  async fence(tx: pg.ClientBase): Promise<boolean> {
     const result = await tx.query(`UPDATE ${this.table} SET updated_at = now() WHERE name = $1 AND lease_owner = $2`, [
       this.name,
       this.owner,

@@ -15,6 +15,7 @@ import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
 import type { SubscriptionDefinition } from './definition.js';
 import type { Lease } from './lease.js';
+import { LazyTransaction } from './transaction.js';
 
 /** Timing knobs shared by the runners of one log. */
 export interface RunnerTiming {
@@ -81,6 +82,10 @@ export class SubscriptionRunner {
   /** The handler call in progress, watched for its timeout by one timer per runner. */
   private inFlight: { startedAt: number; eventNumber: number; reject(error: Error): void } | undefined;
   private watchdog: NodeJS.Timeout | undefined;
+  /** The highest log head announced so far; no need to read while the checkpoint is there. */
+  private knownHead = 0;
+  /** Read even if no announcement came: after a takeover, a reconnect, a poll timeout or a full page. */
+  private mustRead = true;
   private readonly stopSignal = new Wakeup();
   private readonly batchSize: number;
   private readonly policy: ErrorPolicy;
@@ -122,6 +127,19 @@ export class SubscriptionRunner {
     this.wakeup.notify();
     this.stopSignal.notify();
     await this.loop;
+  }
+
+  /** The sequencer announced a new head. */
+  logAdvanced(head: number): void {
+    if (head <= this.knownHead) return;
+    this.knownHead = head;
+    this.wakeup.notify();
+  }
+
+  /** Announcements may have been missed: read once. */
+  recheck(): void {
+    this.mustRead = true;
+    this.wakeup.notify();
   }
 
   /** Another process released the lease, or an operator asked for something: look now. */
@@ -187,14 +205,19 @@ export class SubscriptionRunner {
     if (this.blocked.size > 0) await this.handleDueHeads();
     if (!this.running) return;
     const holdAll = this.definition.parking === 'subscription' && this.blocked.size > 0;
-    const batch = holdAll ? [] : await this.nextBatch();
-    if (batch.length > 0) {
-      await this.handleBatch(batch);
-      return;
+    if (!holdAll && (this.mustRead || this.position < this.knownHead)) {
+      this.mustRead = false;
+      const batch = await this.nextBatch();
+      if (batch.length > 0) {
+        await this.handleBatch(batch);
+        // A full page means more may be there; a partial one read everything that was visible.
+        if (batch.length === this.batchSize) this.mustRead = true;
+        return;
+      }
     }
     let wait = this.timing.pollMs;
     if (this.blocked.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
-    await this.wakeup.wait(wait);
+    if (!(await this.wakeup.wait(wait))) this.mustRead = true;
   }
 
   /** The next page of the log; a full page starts reading the one after it (catch-up). */
@@ -215,6 +238,7 @@ export class SubscriptionRunner {
     const position = await this.lease.acquire(force);
     if (position === undefined) return false;
     this.position = position;
+    this.mustRead = true;
     this.leaseLost = false;
     this.phase = 'running';
     await this.store.releaseAbandonedClaims(this.pool);
@@ -271,7 +295,7 @@ export class SubscriptionRunner {
    * were rolled back with the batch), the failure goes to the error policy, and the rest follows.
    */
   private async handleBatch(batch: readonly RecordedEvent[]): Promise<void> {
-    const failure = await this.inTransaction(async (tx) => {
+    const failure = await this.inTransaction(async (transaction) => {
       const deferred: RecordedEvent[] = [];
       for (let i = 0; i < batch.length; i++) {
         const event = batch[i]!;
@@ -280,13 +304,13 @@ export class SubscriptionRunner {
           continue;
         }
         try {
-          await this.invoke(event, tx);
+          await this.invoke(event, transaction.tx);
         } catch (error) {
           return new BatchFailure(i, error);
         }
       }
-      await this.store.deferBehind(tx, deferred);
-      await this.checkpoint(tx, batch[batch.length - 1]!.metadata.eventNumber);
+      if (deferred.length > 0) await this.store.deferBehind(transaction.tx, deferred);
+      await this.checkpoint(transaction, batch[batch.length - 1]!.metadata.eventNumber);
       return undefined;
     });
     if (!failure) return;
@@ -337,8 +361,8 @@ export class SubscriptionRunner {
       const status = action.action === 'retry' ? 'scheduled' : action.action === 'skip' ? 'skipped' : 'parked';
       const reason = action.action === 'retry' ? null : (action.reason ?? null);
       const print = fingerprint(summary, event.type);
-      await this.inTransaction(async (tx) => {
-        await this.store.recordFailure(tx, event, {
+      await this.inTransaction(async (transaction) => {
+        await this.store.recordFailure(transaction.tx, event, {
           status,
           retryAt: action.action === 'retry' ? new Date(Date.now() + action.delayMs) : null,
           error: summary,
@@ -349,7 +373,7 @@ export class SubscriptionRunner {
           lastFailedAt: now,
           reason,
         });
-        await this.settle(tx, event, origin, false);
+        await this.settle(transaction, event, origin, false);
       });
       if (action.action === 'stop') throw this.stopRequested(event, action.reason);
       if (status === 'skipped') {
@@ -391,9 +415,9 @@ export class SubscriptionRunner {
       let outcome: Outcome;
       if (row.status === 'skip_requested') {
         let skipped = false;
-        await this.inTransaction(async (tx) => {
-          skipped = await this.store.markSkipped(tx, eventNumber);
-          await this.settle(tx, event, { kind: 'parked', waiting: false }, false);
+        await this.inTransaction(async (transaction) => {
+          skipped = await this.store.markSkipped(transaction.tx, eventNumber);
+          await this.settle(transaction, event, { kind: 'parked', waiting: false }, false);
         });
         if (!skipped) continue;
         this.hooks.eventSkipped({ subscription: this.name, event, reason: row.reason ?? '', byOperator: true });
@@ -435,13 +459,13 @@ export class SubscriptionRunner {
 
   /** Handles one event in its own transaction; throws what the handler threw. */
   private async attempt(event: RecordedEvent, origin: Origin): Promise<void> {
-    const failure = await this.inTransaction(async (tx) => {
+    const failure = await this.inTransaction(async (transaction) => {
       try {
-        await this.invoke(event, tx);
+        await this.invoke(event, transaction.tx);
       } catch (error) {
         return new BatchFailure(0, error);
       }
-      await this.settle(tx, event, origin, true);
+      await this.settle(transaction, event, origin, true);
       return undefined;
     });
     if (failure) throw failure.error;
@@ -451,18 +475,26 @@ export class SubscriptionRunner {
    * Records in `tx` that this subscription is done with `event`: from the log, the checkpoint moves
    * past it; from the parked table, the lease is verified and, when `handled`, its row resolves.
    */
-  private async settle(tx: pg.PoolClient, event: RecordedEvent, origin: Origin, handled: boolean): Promise<void> {
+  private async settle(transaction: LazyTransaction, event: RecordedEvent, origin: Origin, handled: boolean): Promise<void> {
     if (origin.kind === 'log') {
-      await this.checkpoint(tx, event.metadata.eventNumber);
+      await this.checkpoint(transaction, event.metadata.eventNumber);
       return;
     }
-    if (!(await this.lease.fence(tx))) throw this.lost();
-    if (handled) await this.store.resolve(tx, event.metadata.eventNumber, origin.waiting);
+    if (!(await this.lease.fence(transaction.tx))) throw this.lost();
+    if (handled) await this.store.resolve(transaction.tx, event.metadata.eventNumber, origin.waiting);
   }
 
-  private async checkpoint(tx: pg.PoolClient, to: number): Promise<void> {
-    if (this.leaseLost || !(await this.lease.checkpoint(tx, this.position, to))) throw this.lost();
-    if (this.progressChannel) await tx.query('SELECT pg_notify($1, $2)', [this.progressChannel, 'c']);
+  /**
+   * Moves the checkpoint. Inside an open transaction it commits with the handlers' writes. If no
+   * handler touched the database there is no transaction: the checkpoint is one statement that
+   * commits without waiting for the disk — losing it in a crash only means handling those events
+   * again, which is at-least-once for effects outside the database, as ever.
+   */
+  private async checkpoint(transaction: LazyTransaction, to: number): Promise<void> {
+    const moved =
+      !this.leaseLost &&
+      (await this.lease.checkpoint(transaction.client, this.position, to, { durable: transaction.open, notify: this.progressChannel }));
+    if (!moved) throw this.lost();
     this.pendingPosition = to;
   }
 
@@ -476,19 +508,19 @@ export class SubscriptionRunner {
    * back when it returns a failure or throws. A connection whose handler timed out is destroyed,
    * not returned to the pool, since the handler may still be using it.
    */
-  private async inTransaction(work: (tx: pg.PoolClient) => Promise<BatchFailure | undefined | void>): Promise<BatchFailure | undefined> {
+  private async inTransaction(work: (tx: LazyTransaction) => Promise<BatchFailure | undefined | void>): Promise<BatchFailure | undefined> {
     const client = await this.pool.connect();
+    const transaction = new LazyTransaction(client);
     let broken: Error | undefined;
     this.pendingPosition = undefined;
     try {
-      await client.query('BEGIN');
-      const failure = await work(client);
+      const failure = await work(transaction);
       if (failure) {
         if (failure.error instanceof HandlerTimeoutError) broken = failure.error;
-        else await client.query('ROLLBACK');
+        else await transaction.rollback();
         return failure;
       }
-      await client.query('COMMIT');
+      await transaction.commit();
       if (this.pendingPosition !== undefined) {
         this.position = this.pendingPosition;
         this.hooks.progress(this.name, this.position);
