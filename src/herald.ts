@@ -93,9 +93,12 @@ const DEFAULT_CONSISTENCY_TIMEOUT_MS = 5000;
  */
 const runningSequencers = new Map<string, Set<Sequencer>>();
 
-function hintSequencers(context: string): boolean {
+function hintSequencers(context: string, committed = true): boolean {
   const sequencers = runningSequencers.get(context);
-  for (const sequencer of sequencers ?? []) sequencer.hint();
+  for (const sequencer of sequencers ?? []) {
+    if (committed) sequencer.hint();
+    else sequencer.hintSoon();
+  }
   return (sequencers?.size ?? 0) > 0;
 }
 
@@ -240,7 +243,7 @@ export class Herald {
       if (strong) scope.strong.push({ eventIds: [...result.eventIds], timeoutMs });
     } else {
       // A caller-owned transaction: we cannot see its commit, so make the sequencer look soon and often.
-      hintSequencers(this.context);
+      hintSequencers(this.context, false);
     }
     return result;
   }

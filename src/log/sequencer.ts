@@ -47,11 +47,26 @@ export class Sequencer {
     this.delay = this.idlePollMs;
   }
 
-  /** Something may have committed: look now, then poll fast for a while. */
+  /** Something committed: look now, then poll fast for a while. */
   hint(): void {
     this.delay = 1;
     this.wakeup.notify();
   }
+
+  /**
+   * Something was appended in a transaction that has not committed yet: look in `coalesceMs`
+   * (not at once, which would find nothing and cost a query), then poll fast until it shows up.
+   */
+  hintSoon(): void {
+    if (this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.hint();
+    }, this.coalesceMs);
+    this.soon.unref();
+  }
+
+  private soon: NodeJS.Timeout | undefined;
 
   start(): void {
     if (this.running) return;
@@ -61,6 +76,7 @@ export class Sequencer {
 
   async stop(): Promise<void> {
     this.running = false;
+    clearTimeout(this.soon);
     this.wakeup.notify();
     await this.loop;
   }

@@ -173,18 +173,18 @@ describe('skip torture', () => {
  */
 async function switchOffNoSkip(pool: pg.Pool, context: string): Promise<void> {
   const s = `"${context}"`;
+  await pool.query(`DROP FUNCTION ${s}.sequence_events(integer, text)`);
   await pool.query(`
-    CREATE OR REPLACE FUNCTION ${s}.sequence_events(p_limit integer, p_channel text) RETURNS bigint
+    CREATE FUNCTION ${s}.sequence_events(p_limit integer, p_channel text, OUT stamped bigint, OUT head bigint)
     LANGUAGE plpgsql AS $fn$
-    DECLARE v_count bigint;
     BEGIN
       UPDATE ${s}.events SET event_number = id WHERE event_number IS NULL;
-      GET DIAGNOSTICS v_count = ROW_COUNT;
-      IF v_count > 0 THEN
-        UPDATE ${s}.log_head SET last_event_number = (SELECT max(event_number) FROM ${s}.events);
-        PERFORM pg_notify(p_channel, 's');
+      GET DIAGNOSTICS stamped = ROW_COUNT;
+      SELECT coalesce(max(event_number), 0) INTO head FROM ${s}.events;
+      IF stamped > 0 THEN
+        UPDATE ${s}.log_head SET last_event_number = head;
+        PERFORM pg_notify(p_channel, 's' || head::text);
       END IF;
-      RETURN v_count;
     END $fn$`);
 }
 
