@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../src/index.js';
 import { appendBench } from './append.js';
 import { catchupBench } from './catchup.js';
+import { failuresBench } from './failures.js';
 import { latencyBench } from './latency.js';
 import { type BenchResult, QUICK, Schemas, extraPool, load, log, printTable, writeResults } from './lib.js';
 
@@ -37,6 +38,7 @@ try {
     ['append', () => appendBench({ runtimePool: db.pool, writerPool, schemas })],
     ['catch-up', () => catchupBench({ runtimePool: db.pool, schemas })],
     ['latency', () => latencyBench({ url: db.url, runtimePool: db.pool, schemas })],
+    ['failures', () => failuresBench({ runtimePool: db.pool, writerPool, schemas })],
   ];
   // BENCH_ONLY=append,latency runs some groups and merges their figures into latest.json.
   const only = process.env.BENCH_ONLY?.split(',').map((g) => g.trim());

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
-import type { SqlExecutor } from '../sql/executor.js';
+import { queryNamed, type SqlExecutor } from '../sql/executor.js';
 
 /** How long handled message ids are kept, and how they are cleaned up. */
 export interface InboxOptions {
@@ -48,7 +48,9 @@ export class Inbox {
    * transaction holds the same id.
    */
   async record(tx: SqlExecutor, consumer: string, messageId: string): Promise<boolean> {
-    const { rows } = await tx.query(
+    const rows = await queryNamed(
+      tx,
+      `herald:inbox:${this.table}`,
       `INSERT INTO ${this.table} (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1`,
       [checkText('consumer', consumer, 200), checkText('messageId', messageId, 500)],
     );

@@ -187,7 +187,9 @@ CREATE TABLE ${s}.inbox (
   handled_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (consumer, message_id)
 );
-CREATE INDEX inbox_handled_at_idx ON ${s}.inbox (handled_at);
+-- Rows arrive in handled_at order, so a BRIN index finds old ones for retention at almost no
+-- cost per insert.
+CREATE INDEX inbox_handled_at_idx ON ${s}.inbox USING brin (handled_at);
 `,
   },
 ];
