@@ -345,15 +345,10 @@ export class SubscriptionRunner {
       await this.lease.recordError(`event ${event.metadata.eventNumber} (${event.type}): ${summary.message}`).catch(() => {});
       if (action.action === 'retry' && action.context) context = action.context;
       if (action.action === 'retry' && action.delayMs <= 0) {
-        try {
-          await this.attempt(event, origin);
-          if (origin.kind === 'parked' && !origin.waiting) this.hooks.parkedRetried({ subscription: this.name, event });
-          return 'handled';
-        } catch (retryError) {
-          if (retryError instanceof LeaseLostError) throw retryError;
-          error = retryError;
-          continue;
-        }
+        const failed = await this.tryAgain(event, origin);
+        if (!failed) return 'handled';
+        error = failed.error;
+        continue;
       }
       // A stop leaves an event from the log unhandled before the checkpoint (retried at the next
       // start); an event that was already parked goes back to parked.
@@ -447,14 +442,20 @@ export class SubscriptionRunner {
   }
 
   private async attemptParked(event: RecordedEvent, prior: ParkedRow | undefined, origin: Origin): Promise<Outcome> {
+    const failed = await this.tryAgain(event, origin);
+    return failed ? this.handleFailure(event, failed.error, prior, origin) : 'handled';
+  }
+
+  /** One more attempt; resolves to what the handler threw, or undefined when it was handled. */
+  private async tryAgain(event: RecordedEvent, origin: Origin): Promise<{ error: unknown } | undefined> {
     try {
       await this.attempt(event, origin);
-      if (origin.kind === 'parked' && !origin.waiting) this.hooks.parkedRetried({ subscription: this.name, event });
-      return 'handled';
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
-      return this.handleFailure(event, error, prior, origin);
+      return { error };
     }
+    if (origin.kind === 'parked' && !origin.waiting) this.hooks.parkedRetried({ subscription: this.name, event });
+    return undefined;
   }
 
   /** Handles one event in its own transaction; throws what the handler threw. */
