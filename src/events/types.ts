@@ -7,7 +7,7 @@ export type CustomMetadata = { [key: string]: JsonValue };
 export interface NewEvent<Type extends string = string, Data = unknown> {
   readonly type: Type;
   readonly data: Data;
-  /** UUID; generated when omitted. Appending an id that is already in the log fails. */
+  /** UUID; a time-ordered UUIDv7 is generated when omitted. Appending an id that is already in the log fails. */
   readonly eventId?: string;
   readonly causationId?: string;
   readonly correlationId?: string;

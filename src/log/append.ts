@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { definitionOf, validatePayload, type EventDefinition } from '../events/define.js';
 import { toJsonValue, type JsonValue } from '../events/json.js';
+import { uuidv7 } from '../events/uuid.js';
 import type { CustomMetadata, NewEvent } from '../events/types.js';
 import {
   DuplicateEventIdError,
@@ -85,7 +85,7 @@ async function prepareEvent(
   }
   const definition = definitionOf(event) ?? registry.get(event.type);
   const data = definition ? await validatePayload(event.type, definition.schema, event.data) : event.data;
-  const id = event.eventId ?? randomUUID();
+  const id = event.eventId ?? uuidv7();
   if (!UUID.test(id)) throw new InvalidArgumentError('eventId', `${JSON.stringify(id)} is not a UUID`);
   return {
     id,

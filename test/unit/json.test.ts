@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { toJsonValue } from '../../src/events/json.js';
+import { uuidv7 } from '../../src/events/uuid.js';
 
 describe('toJsonValue', () => {
   it('keeps plain JSON values as they are', () => {
@@ -51,5 +52,17 @@ describe('toJsonValue', () => {
 
   it('keeps well-formed surrogate pairs (emoji)', () => {
     assert.deepEqual(toJsonValue('🎉'), { ok: true, value: '🎉' });
+  });
+});
+
+describe('uuidv7', () => {
+  it('is a version 7, RFC variant UUID carrying the millisecond timestamp', () => {
+    const id = uuidv7(0x0190_1234_5678);
+    assert.match(id, /^01901234-5678-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+  it('sorts by creation time and does not repeat', () => {
+    const ids = [uuidv7(1000), uuidv7(2000), uuidv7(3000)];
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(new Set(Array.from({ length: 10_000 }, () => uuidv7())).size, 10_000);
   });
 });
