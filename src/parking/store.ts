@@ -52,12 +52,14 @@ const HISTORY_LIMIT = 20;
 /** SQL for one subscription's parked events. Every value is a parameter. */
 export class ParkingStore {
   private readonly table: string;
+  private readonly subscriptions: string;
 
   constructor(
     quotedSchema: string,
     readonly subscription: string,
   ) {
     this.table = `${quotedSchema}.parked_events`;
+    this.subscriptions = `${quotedSchema}.subscriptions`;
   }
 
   /** Streams blocked for this subscription: any open head or waiting event. */
@@ -101,7 +103,9 @@ export class ParkingStore {
          error_message = EXCLUDED.error_message, error_stack = EXCLUDED.error_stack, fingerprint = EXCLUDED.fingerprint,
          attempts = EXCLUDED.attempts, failure_context = EXCLUDED.failure_context, first_failed_at = EXCLUDED.first_failed_at,
          last_failed_at = EXCLUDED.last_failed_at, reason = EXCLUDED.reason, resolved_at = EXCLUDED.resolved_at,
-         parked_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.parked_at END`,
+         parked_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.parked_at END
+       -- Only an event in hand: never reopen one an earlier attempt resolved.
+       WHERE p.status IN ('waiting', 'retrying')`,
       [
         this.subscription,
         m.eventNumber,
@@ -168,13 +172,32 @@ export class ParkingStore {
     return ms === null || ms === undefined ? undefined : Math.max(0, Number(ms));
   }
 
-  /** Claims a head for an attempt; false if its status changed meanwhile. Committed on its own. */
-  async claim(db: SqlExecutor, eventNumber: number, from: ParkedStatus): Promise<boolean> {
+  /**
+   * Claims a head for an attempt; false if its status changed meanwhile, or `owner` no longer holds
+   * the lease (the share lock makes a takeover wait for the claim, so its repair sees it).
+   */
+  async claim(db: SqlExecutor, eventNumber: number, from: ParkedStatus, owner: string): Promise<boolean> {
     const { rows } = await db.query(
-      `UPDATE ${this.table} SET status = 'retrying' WHERE subscription = $1 AND event_number = $2 AND status = $3 RETURNING 1`,
-      [this.subscription, eventNumber, from],
+      `UPDATE ${this.table} SET status = 'retrying'
+        WHERE subscription = $1 AND event_number = $2 AND status = $3
+          AND EXISTS (SELECT 1 FROM ${this.subscriptions} WHERE name = $1 AND lease_owner = $4 FOR SHARE)
+        RETURNING 1`,
+      [this.subscription, eventNumber, from, owner],
     );
     return rows.length === 1;
+  }
+
+  /** Streams whose first open row is a waiting event: the failure before it was resolved but the stream was not released. */
+  async orphanedStreams(db: SqlExecutor): Promise<string[]> {
+    const { rows } = await db.query<{ stream_id: string }>(
+      `SELECT stream_id FROM (
+         SELECT DISTINCT ON (stream_id) stream_id, status FROM ${this.table}
+          WHERE subscription = $1 AND status NOT IN ('retried', 'skipped')
+          ORDER BY stream_id, stream_version) AS first_open
+        WHERE status = 'waiting'`,
+      [this.subscription],
+    );
+    return rows.map((r) => r.stream_id);
   }
 
   /** After a takeover: an attempt the dead holder had in hand is due again. */

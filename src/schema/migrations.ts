@@ -123,9 +123,7 @@ BEGIN
     SELECT last_event_number INTO head FROM ${s}.log_head;
     RETURN;
   END IF;
-  -- Stamps are derived from committed events and can be redone, and any later synchronous commit
-  -- (a subscription's checkpoint) flushes this one first: no need to wait for the disk here.
-  PERFORM set_config('synchronous_commit', 'off', true);
+  -- Committed durably, like any write: an event number, once delivered, must never change.
   SELECT last_event_number INTO head FROM ${s}.log_head FOR UPDATE;
   WITH pending AS (
     SELECT id, row_number() OVER (ORDER BY id) AS rn

@@ -86,9 +86,14 @@ export class ConsistencyWaiters {
       else return this.nudgeSequencer();
     }
     const { rows } = await this.pool.query<{ name: string; position: string; state: string; lease_expires_at: Date | null; now: Date }>(
-      `SELECT name, position, state, lease_expires_at, now() AS now FROM ${this.quotedSchema}.subscriptions
-        WHERE consistency = 'strong' AND state <> 'stopped' AND position < $1 ORDER BY name`,
-      [waiter.target],
+      `SELECT s.name, s.position, s.state, s.lease_expires_at, now() AS now FROM ${this.quotedSchema}.subscriptions s
+        WHERE s.consistency = 'strong' AND s.state <> 'stopped'
+          AND (s.position < $1 OR EXISTS (
+            -- moved past, but parked (or waiting behind a parked event): not handled yet
+            SELECT 1 FROM ${this.quotedSchema}.parked_events p
+             WHERE p.subscription = s.name AND p.event_id = ANY($2::uuid[]) AND p.status NOT IN ('retried', 'skipped')))
+        ORDER BY s.name`,
+      [waiter.target, waiter.eventIds],
     );
     if (rows.length === 0) return this.settle(waiter);
     if (expired) {

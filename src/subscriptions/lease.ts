@@ -72,7 +72,7 @@ export class Lease {
                SELECT CASE WHEN NOT $5::boolean THEN set_config('synchronous_commit', 'off', true) END AS commit_mode,
                       CASE WHEN $6::text IS NOT NULL THEN pg_notify($6, 'c') END AS notified)
              UPDATE ${this.table} SET position = $4, updated_at = now()
-              WHERE name = $1 AND lease_owner = $2 AND position = $3 AND EXISTS (SELECT 1 FROM side_effects)`,
+              WHERE name = $1 AND lease_owner = $2 AND position = $3 AND $4 > $3 AND EXISTS (SELECT 1 FROM side_effects)`,
       values: [this.name, this.owner, from, to, options.durable, options.notify ?? null],
     });
     return result.rowCount === 1;

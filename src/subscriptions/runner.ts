@@ -47,7 +47,14 @@ type Outcome = 'handled' | 'skipped' | 'blocked';
 /** The policy said stop: unwinds the loop to mark the subscription failed. */
 class StopRequested extends Error {}
 
-/** A handler failure inside a batch: which event, what was thrown, whether the connection is unusable. */
+/** What a handler threw during a single attempt. */
+class HandlerThrew extends Error {
+  constructor(readonly error: unknown) {
+    super('handler failed');
+  }
+}
+
+/** A handler failure inside a batch: which event, and what was thrown. */
 class BatchFailure {
   constructor(
     readonly index: number,
@@ -86,6 +93,11 @@ export class SubscriptionRunner {
   private knownHead = 0;
   /** Read even if no announcement came: after a takeover, a reconnect, a poll timeout or a full page. */
   private mustRead = true;
+  /**
+   * After a takeover or an error, work may have been left half done: a claimed attempt that never
+   * finished, or events waiting behind a failure that was resolved just before the interruption.
+   */
+  private needsRepair = false;
   private readonly stopSignal = new Wakeup();
   private readonly batchSize: number;
   private readonly policy: ErrorPolicy;
@@ -186,6 +198,7 @@ export class SubscriptionRunner {
           continue;
         }
         // The database went away or a query failed: wait and try again; the checkpoint did not move.
+        this.needsRepair = true;
         this.logger.warn({ err: error, subscription: this.name }, 'herald: subscription error, retrying');
         settle();
         await this.stopSignal.wait(backoff);
@@ -202,6 +215,7 @@ export class SubscriptionRunner {
 
   /** One turn of the loop: due retries and operator requests first, then new events of the log. */
   private async step(): Promise<void> {
+    if (this.needsRepair) await this.repair();
     if (this.blocked.size > 0) await this.handleDueHeads();
     if (!this.running) return;
     const holdAll = this.definition.parking === 'subscription' && this.blocked.size > 0;
@@ -237,12 +251,14 @@ export class SubscriptionRunner {
   private async takeLease(force: boolean): Promise<boolean> {
     const position = await this.lease.acquire(force);
     if (position === undefined) return false;
-    this.position = position;
-    this.mustRead = true;
     this.leaseLost = false;
-    this.phase = 'running';
+    // Set up fully before running: if a query fails here, the next turn takes the lease again.
     await this.store.releaseAbandonedClaims(this.pool);
     this.blocked = await this.store.blockedStreams(this.pool);
+    this.position = position;
+    this.mustRead = true;
+    this.needsRepair = true;
+    this.phase = 'running';
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, this.timing.leaseTtlMs / 3));
     this.renewTimer.unref();
     this.watchdog = setInterval(() => this.checkTimeout(), Math.max(10, Math.min(1000, this.timeoutMs / 10)));
@@ -295,7 +311,44 @@ export class SubscriptionRunner {
    * were rolled back with the batch), the failure goes to the error policy, and the rest follows.
    */
   private async handleBatch(batch: readonly RecordedEvent[]): Promise<void> {
-    const failure = await this.inTransaction(async (transaction) => {
+    let failure: BatchFailure | undefined;
+    try {
+      failure = await this.handleInOneTransaction(batch);
+    } catch (error) {
+      // A handler caught an SQL error and went on: the transaction is aborted (25P02) and cannot
+      // commit. Handle the events one by one to find which one did it.
+      if ((error as { code?: string })?.code !== '25P02') throw error;
+      if (batch.length === 1) failure = new BatchFailure(0, new Error(`a handler went on after an SQL error in its transaction: ${describe(error)}`));
+      else {
+        for (const event of batch) {
+          if (this.position >= event.metadata.eventNumber) continue;
+          await this.handleBatch([event]);
+          if (this.position !== event.metadata.eventNumber) break;
+        }
+        return;
+      }
+    }
+    if (!failure) return;
+    if (failure.index > 0) {
+      await this.handleBatch(batch.slice(0, failure.index));
+      // Re-running them can fail differently (a flaky handler): then the failing event may now sit
+      // behind a parked one, or be held back with everything else. Read the log again from where
+      // the checkpoint is, rather than handle it out of turn.
+      const failing = batch[failure.index]!;
+      const holdAll = this.definition.parking === 'subscription' && this.blocked.size > 0;
+      if (this.position !== batch[failure.index - 1]!.metadata.eventNumber || holdAll || this.blocked.has(failing.metadata.streamId)) {
+        this.mustRead = true;
+        return;
+      }
+    }
+    const outcome = await this.handleFailure(batch[failure.index]!, failure.error, undefined, { kind: 'log' });
+    const holdAll = this.definition.parking === 'subscription' && outcome === 'blocked';
+    const rest = batch.slice(failure.index + 1);
+    if (rest.length > 0 && !holdAll) await this.handleBatch(rest);
+  }
+
+  private handleInOneTransaction(batch: readonly RecordedEvent[]): Promise<BatchFailure | undefined> {
+    return this.inTransaction(async (transaction) => {
       const deferred: RecordedEvent[] = [];
       for (let i = 0; i < batch.length; i++) {
         const event = batch[i]!;
@@ -313,12 +366,6 @@ export class SubscriptionRunner {
       await this.checkpoint(transaction, batch[batch.length - 1]!.metadata.eventNumber);
       return undefined;
     });
-    if (!failure) return;
-    if (failure.index > 0) await this.handleBatch(batch.slice(0, failure.index));
-    const outcome = await this.handleFailure(batch[failure.index]!, failure.error, undefined, { kind: 'log' });
-    const holdAll = this.definition.parking === 'subscription' && outcome === 'blocked';
-    const rest = batch.slice(failure.index + 1);
-    if (rest.length > 0 && !holdAll) await this.handleBatch(rest);
   }
 
   /**
@@ -419,11 +466,21 @@ export class SubscriptionRunner {
         outcome = 'skipped';
       } else {
         // The claim is what makes an operator's second request fail while this attempt runs.
-        if (!(await this.store.claim(this.pool, eventNumber, row.status))) continue;
+        if (!(await this.store.claim(this.pool, eventNumber, row.status, this.lease.owner))) continue;
         outcome = await this.attemptParked(event, row, { kind: 'parked', waiting: false });
       }
       if (outcome !== 'blocked') await this.releaseStream(row.stream_id);
     }
+  }
+
+  /** Finishes what an interruption left half done (see {@link needsRepair}). Only the lease holder runs this loop. */
+  private async repair(): Promise<void> {
+    await this.store.releaseAbandonedClaims(this.pool);
+    for (const streamId of await this.store.orphanedStreams(this.pool)) {
+      if (!this.running) return;
+      await this.releaseStream(streamId);
+    }
+    this.needsRepair = false;
   }
 
   /** Replays, in stream order, the events that waited behind a resolved failure. */
@@ -451,14 +508,17 @@ export class SubscriptionRunner {
     try {
       await this.attempt(event, origin);
     } catch (error) {
-      if (error instanceof LeaseLostError) throw error;
-      return { error };
+      // Only the handler's own failure counts: a lost connection or lease goes to the loop, which
+      // waits and repairs, instead of using up attempts (or recording a failure for an attempt
+      // that may in fact have committed).
+      if (error instanceof HandlerThrew) return { error: error.error };
+      throw error;
     }
     if (origin.kind === 'parked' && !origin.waiting) this.hooks.parkedRetried({ subscription: this.name, event });
     return undefined;
   }
 
-  /** Handles one event in its own transaction; throws what the handler threw. */
+  /** Handles one event in its own transaction; throws {@link HandlerThrew} with what the handler threw. */
   private async attempt(event: RecordedEvent, origin: Origin): Promise<void> {
     const failure = await this.inTransaction(async (transaction) => {
       try {
@@ -469,7 +529,7 @@ export class SubscriptionRunner {
       await this.settle(transaction, event, origin, true);
       return undefined;
     });
-    if (failure) throw failure.error;
+    if (failure) throw new HandlerThrew(failure.error);
   }
 
   /**
@@ -517,8 +577,12 @@ export class SubscriptionRunner {
     try {
       const failure = await work(transaction);
       if (failure) {
-        if (failure.error instanceof HandlerTimeoutError) broken = failure.error;
-        else await transaction.rollback();
+        if (failure.error instanceof HandlerTimeoutError) {
+          // The handler may still be running a statement: stop it on the server, then drop the connection.
+          broken = failure.error;
+          const backend = (client as unknown as { processID?: number }).processID;
+          if (backend) await this.pool.query('SELECT pg_cancel_backend($1)', [backend]).catch(() => {});
+        } else await transaction.rollback();
         return failure;
       }
       await transaction.commit();
@@ -531,6 +595,7 @@ export class SubscriptionRunner {
       broken = error instanceof Error ? error : new Error(String(error));
       throw error;
     } finally {
+      transaction.revoke();
       client.release(broken);
     }
   }

@@ -8,13 +8,20 @@ import type pg from 'pg';
  * values (promises, callbacks, submittables such as cursors).
  */
 export class LazyTransaction {
-  /** The connection as handlers see it. */
+  /** The connection as handlers see it; unusable once the batch is over. */
   readonly tx: pg.PoolClient;
+  /** Ends the handlers' access: a later `tx.query` (fire-and-forget) throws instead of leaking into another batch. */
+  readonly revoke: () => void;
   private beginning: Promise<unknown> | undefined;
 
   constructor(readonly client: pg.PoolClient) {
-    this.tx = new Proxy(client, {
+    const { proxy, revoke } = Proxy.revocable(client, {
       get: (target, property) => {
+        if (property === 'release') {
+          return () => {
+            throw new Error('Herald owns this connection: do not release it in a handler');
+          };
+        }
         if (property === 'query') {
           return (...args: unknown[]) => {
             this.begin();
@@ -25,6 +32,8 @@ export class LazyTransaction {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
+    this.tx = proxy;
+    this.revoke = revoke;
   }
 
   /** Whether BEGIN was sent: the work so far is inside a transaction. */

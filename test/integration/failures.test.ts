@@ -372,4 +372,74 @@ describe('failure handling', () => {
     assert.equal(rows.length, streams.length);
     assert.ok(rows.every((r) => r.n === 1), 'each event’s effect committed exactly once');
   });
+
+  it('repairs a stream whose failure was resolved just before a crash: the waiting events still follow, in order', async () => {
+    const name = 'orphan-repair';
+    let broken = true;
+    const subscription = () => ({
+      name,
+      startFrom: 'current' as const,
+      onError: () => park(),
+      async handle(_e: unknown, meta: { eventId: string; streamId: string; streamVersion: number }, { tx }: { tx: import('pg').PoolClient }) {
+        if (meta.streamId === 'orphan' && meta.streamVersion === 1 && broken) throw new Error('x');
+        await tx.query(`INSERT INTO "${context}".effects (event_id, subscription, stream, version) VALUES ($1, $2, $3, $4)`, [
+          meta.eventId, name, meta.streamId, meta.streamVersion,
+        ]);
+      },
+    });
+    const first = make().subscribe(subscription());
+    await first.start();
+    await first.append('orphan', [{ type: 'X', data: {} }, { type: 'X', data: {} }, { type: 'X', data: {} }]);
+    await waitFor(async () => (await first.parked.list({ subscription: name, status: ['parked', 'waiting'] })).length === 3);
+    await first.stop();
+    // The crash window: the head's retry committed, the process died before releasing its stream.
+    broken = false;
+    await pool.query(`UPDATE "${context}".parked_events SET status = 'retried' WHERE subscription = $1 AND status = 'parked'`, [name]);
+    await pool.query(`INSERT INTO "${context}".effects (event_id, subscription, stream, version) VALUES (gen_random_uuid(), $1, 'orphan', 1)`, [name]);
+    const second = make().subscribe(subscription());
+    await second.start();
+    await waitFor(async () => (await committedVersions(name, 'orphan')).length === 3, { message: 'waiting events replayed' });
+    assert.deepEqual(await committedVersions(name, 'orphan'), [1, 2, 3]);
+    assert.equal((await statusOf(second, name)).blockedStreams, 0);
+  });
+
+  it('a handler that swallows an SQL error fails its own event instead of stalling the subscription', async () => {
+    const herald = make();
+    herald.subscribe({
+      name: 'swallowed',
+      startFrom: 'current',
+      onError: (error) => park((error as Error).message),
+      async handle(_e, meta, { tx }) {
+        if (meta.streamId === 'swallow-bad') {
+          try {
+            await tx.query('SELECT * FROM no_such_table');
+          } catch {
+            // went on after an error: the transaction is aborted
+          }
+        }
+        await tx.query('SELECT 1').catch(() => {});
+      },
+    });
+    await herald.start();
+    await herald.append('swallow-ok-1', { type: 'X', data: {} });
+    await herald.append('swallow-bad', { type: 'X', data: {} });
+    await herald.append('swallow-ok-2', { type: 'X', data: {} });
+    const last = await sequenced('swallow-ok-2', 1);
+    await waitFor(async () => (await statusOf(herald, 'swallowed')).position >= last, { message: 'subscription went past it' });
+    const parked = await herald.parked.list({ subscription: 'swallowed' });
+    assert.deepEqual(parked.map((p) => p.streamId), ['swallow-bad']);
+    assert.match(parked[0]!.reason ?? '', /went on after an SQL error/);
+  });
+
+  it('a strong append does not count a parked event as handled', async () => {
+    const herald = make();
+    herald.subscribe({ name: 'strong-parking', consistency: 'strong', startFrom: 'current', onError: () => park(), handle: () => {
+      throw new Error('never works');
+    } });
+    await herald.start();
+    await assert.rejects(herald.append('strong-parked', { type: 'X', data: {} }, { consistency: 'strong', consistencyTimeoutMs: 600 }), (e: unknown) =>
+      e instanceof Error && /strong-parking/.test(e.message));
+    await herald.stop();
+    await pool.query(`UPDATE "${context}".subscriptions SET state = 'stopped' WHERE name = 'strong-parking'`);
+  });
 });
