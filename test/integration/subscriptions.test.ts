@@ -210,25 +210,35 @@ describe('subscriptions', () => {
   it('graceful stop finishes the batch in hand and hands the lease to a standby at once', async () => {
     const writer = make();
     const name = 'handover';
-    const seenBy: Record<string, number> = {};
-    const handle = (who: string) => async () => {
-      seenBy[who] = (seenBy[who] ?? 0) + 1;
-      await new Promise((r) => setTimeout(r, 2));
-    };
-    const a = make({ processId: 'proc-a' }).subscribe({ name, batchSize: 20, handle: handle('a') });
-    const b = make({ processId: 'proc-b' }).subscribe({ name, batchSize: 20, handle: handle('b') });
+    await appendN(writer, 40, 'handover-stream');
+    const head = await sequencedHead(writer);
+    const seenBy = { a: 0, b: 0 };
+    let firstEventStarted!: () => void;
+    const aBusy = new Promise<void>((resolve) => (firstEventStarted = resolve));
+    let releaseA!: () => void;
+    const aGate = new Promise<void>((resolve) => (releaseA = resolve));
+    const a = make({ processId: 'proc-a' }).subscribe({
+      name,
+      batchSize: 20,
+      handle: async () => {
+        if (++seenBy.a === 1) {
+          firstEventStarted();
+          await aGate;
+        }
+      },
+    });
+    const b = make({ processId: 'proc-b' }).subscribe({ name, batchSize: 20, handle: () => void seenBy.b++ });
     await a.start();
     await b.start();
+    await aBusy; // a is inside its first batch
     assert.equal((await statusOf(a, name))?.leaseOwner, 'proc-a');
-    await appendN(writer, 40, 'handover-stream');
-    await waitFor(() => (seenBy.a ?? 0) > 0, { message: 'a handling' });
-    await a.stop();
-    const afterStop = await statusOf(b, name);
-    assert.ok(afterStop?.leaseOwner === null || afterStop?.leaseOwner === 'proc-b');
-    const head = (await b.status()).head;
-    await waitFor(async () => (await statusOf(b, name))?.position === head, { message: 'b finishes', timeoutMs: 15_000 });
+    const stopping = a.stop();
+    releaseA();
+    await stopping;
+    assert.equal(seenBy.a, 20, 'a finished the batch in hand, and no more');
+    await waitFor(async () => (await statusOf(b, name))?.position === head, { message: 'b takes over and finishes' });
     assert.equal((await statusOf(b, name))?.leaseOwner, 'proc-b');
-    assert.ok((seenBy.b ?? 0) > 0);
+    assert.equal(seenBy.b, head - 20, 'b handled the rest, once each');
     await b.stop();
     assert.equal((await statusOf(b, name))?.state, 'stopped');
   });
