@@ -97,7 +97,11 @@ describe('failure handling', () => {
     assert.match(poison!.error.stack ?? '', /failures\.test\.ts/);
     assert.match(poison!.fingerprint ?? '', /^[0-9a-f]{16}$/);
     assert.equal(poison!.attempts.length, 1);
-    const waiting = await herald.parked.list({ subscription: name, status: 'waiting' });
+    // A's 4th event was appended after B..Z: wait until it too is queued behind the poison.
+    const waiting = await waitFor(async () => {
+      const rows = await herald.parked.list({ subscription: name, status: 'waiting' });
+      return rows.length === 2 ? rows : undefined;
+    });
     assert.deepEqual(waiting.map((w) => w.streamVersion), [3, 4], 'later events of A wait behind it');
     const status = await statusOf(herald, name);
     assert.equal(status.parked, 1);
