@@ -11,18 +11,6 @@ export { type SqlExecutor, pgExecutor } from './sql/index.js';
 export { migrate, type MigrateResult } from './schema/migrate.js';
 export { openDatabase, startEmbeddedPostgres, type Database, type OpenDatabaseOptions, type EmbeddedServer } from './database/index.js';
 export type { Logger } from './runtime/logger.js';
-export {
-  retry,
-  skip,
-  park,
-  stop,
-  defaultErrorPolicy,
-  backoffDelay,
-  fingerprint,
-  type ErrorAction,
-  type ErrorPolicy,
-  type FailureContext,
-  type RetryOptions,
-} from './handlers/policy.js';
+export * from './handlers/index.js';
 export * from './parking/index.js';
 export * from './inbox/index.js';
