@@ -10,6 +10,7 @@ import {
   type Herald,
   type HeraldEvents,
   type HeraldOptions,
+  type ParkedFilter,
   InvalidArgumentError,
   NotParkedError,
   park,
@@ -41,6 +42,15 @@ describe('failure handling', () => {
     (
       await pool.query(`SELECT version FROM "${context}".effects WHERE subscription = $1 AND stream = $2 ORDER BY seq`, [subscription, stream])
     ).rows.map((r) => r.version as number);
+  /** Waits until exactly `count` parked-table rows match `filter`, and returns them. */
+  const parkedCount = (herald: Herald, filter: ParkedFilter, count: number) =>
+    waitFor(
+      async () => {
+        const rows = await herald.parked.list(filter);
+        return rows.length === count ? rows : undefined;
+      },
+      { message: `${count} parked rows matching ${JSON.stringify(filter)}` },
+    );
   const sequenced = (stream: string, version: number) => waitFor(() => numberOf(stream, version), { message: `${stream} v${version} sequenced` });
 
   before(async () => {
@@ -98,10 +108,7 @@ describe('failure handling', () => {
     assert.match(poison!.fingerprint ?? '', /^[0-9a-f]{16}$/);
     assert.equal(poison!.attempts.length, 1);
     // A's 4th event was appended after B..Z: wait until it too is queued behind the poison.
-    const waiting = await waitFor(async () => {
-      const rows = await herald.parked.list({ subscription: name, status: 'waiting' });
-      return rows.length === 2 ? rows : undefined;
-    });
+    const waiting = await parkedCount(herald, { subscription: name, status: 'waiting' }, 2);
     assert.deepEqual(waiting.map((w) => w.streamVersion), [3, 4], 'later events of A wait behind it');
     const status = await statusOf(herald, name);
     assert.equal(status.parked, 1);
@@ -158,10 +165,7 @@ describe('failure handling', () => {
     assert.deepEqual(contexts.map((c) => c.context), [{}, { tries: [1] }, { tries: [1, 2] }]);
     assert.ok(contexts.every((c) => c.firstFailedAt.getTime() === contexts[0]!.firstFailedAt.getTime()));
     assert.equal(calls, 3);
-    const [row] = await waitFor(async () => {
-      const rows = await herald.parked.list({ subscription: 'context', status: 'skipped' });
-      return rows.length === 1 ? rows : undefined;
-    });
+    const [row] = await parkedCount(herald, { subscription: 'context', status: 'skipped' }, 1);
     assert.equal(row?.reason, 'gave up after 1,2,3');
   });
 
@@ -207,10 +211,7 @@ describe('failure handling', () => {
     });
     await herald.start();
     await herald.append('default-D', { type: 'X', data: {} });
-    const [row] = await waitFor(async () => {
-      const rows = await herald.parked.list({ subscription: 'default-policy', status: 'parked' });
-      return rows.length === 1 ? rows : undefined;
-    });
+    const [row] = await parkedCount(herald, { subscription: 'default-policy', status: 'parked' }, 1);
     assert.equal(calls, 3);
     assert.equal(row!.attempts.length, 3);
     assert.ok(row!.attempts.every((a) => a.type === 'RangeError' && a.message === 'still broken'));
@@ -235,10 +236,7 @@ describe('failure handling', () => {
       },
     });
     await herald.start();
-    const [row] = await waitFor(async () => {
-      const rows = await herald.parked.list({ subscription: 'age-cutoff', status: 'parked' });
-      return rows.length === 1 ? rows : undefined;
-    });
+    const [row] = await parkedCount(herald, { subscription: 'age-cutoff', status: 'parked' }, 1);
     assert.equal(calls, 1);
     assert.match(row!.reason ?? '', /older than 3600000 ms/);
   });
@@ -257,10 +255,7 @@ describe('failure handling', () => {
     });
     await herald.start();
     await herald.append('hang', { type: 'X', data: {} });
-    const [row] = await waitFor(async () => {
-      const rows = await herald.parked.list({ subscription: 'hanging' });
-      return rows.length === 1 ? rows : undefined;
-    });
+    const [row] = await parkedCount(herald, { subscription: 'hanging' }, 1);
     assert.equal(row!.reason, 'HandlerTimeoutError');
     assert.match(row!.error.message ?? '', /did not settle within 300 ms/);
     const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${context}".effects WHERE subscription = 'hanging'`);
