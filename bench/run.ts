@@ -12,6 +12,7 @@ import { appendBench } from './append.js';
 import { catchupBench } from './catchup.js';
 import { failuresBench } from './failures.js';
 import { latencyBench } from './latency.js';
+import { relayBench } from './relay.js';
 import { type BenchResult, QUICK, Schemas, extraPool, load, log, printTable, writeResults } from './lib.js';
 
 const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url));
@@ -39,6 +40,7 @@ try {
     ['catch-up', () => catchupBench({ runtimePool: db.pool, schemas })],
     ['latency', () => latencyBench({ url: db.url, runtimePool: db.pool, schemas })],
     ['failures', () => failuresBench({ runtimePool: db.pool, writerPool, schemas })],
+    ['relay', () => relayBench({ url: db.url, runtimePool: db.pool, schemas })],
   ];
   // BENCH_ONLY=append,latency runs some groups and merges their figures into latest.json.
   const only = process.env.BENCH_ONLY?.split(',').map((g) => g.trim());

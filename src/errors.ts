@@ -201,3 +201,24 @@ export class ParkedEventBusyError extends HeraldError {
     super('HERALD_PARKED_EVENT_BUSY', `Event ${eventNumber} of subscription '${subscription}': ${what}`);
   }
 }
+
+/** A broker did not accept or confirm a message, or the connection to it failed. Nothing is lost: the relay publishes again. */
+export class TransportError extends HeraldError {
+  constructor(
+    readonly transport: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('HERALD_TRANSPORT', `${transport}: ${message}`, options);
+  }
+}
+
+/** A received message is not a valid Herald CloudEvent (not JSON, missing attribute, unknown type, invalid payload). It is parked with this reason. */
+export class MalformedMessageError extends HeraldError {
+  constructor(
+    readonly reason: string,
+    readonly eventType?: string,
+  ) {
+    super('HERALD_MALFORMED_MESSAGE', `Malformed message: ${reason}`);
+  }
+}

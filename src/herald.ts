@@ -1,3 +1,4 @@
+import { checkout } from './sql/executor.js';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +28,11 @@ import type { StartFrom, SubscriptionDefinition, SubscriptionStatus } from './su
 import { Lease } from './subscriptions/lease.js';
 import { type RunnerHooks, SubscriptionRunner } from './subscriptions/runner.js';
 import { readSubscriptionStatus } from './subscriptions/status.js';
+import { Consumer, type ConsumerDefinition, type ConsumerStatus } from './consumers/consumer.js';
+import { type ConsumerDeliveryStatus, DeliveryJournal, type DeliveryOptions } from './deliveries/journal.js';
+import { type RelayHandle, type RelayOptions, relaySubscription } from './relay/relay.js';
+import type { SubscriptionHealth } from './subscriptions/definition.js';
+import type { Consumption, Transport } from './transports/transport.js';
 
 /** How to build a {@link Herald}. */
 export interface HeraldOptions {
@@ -51,6 +57,8 @@ export interface HeraldOptions {
   readonly processId?: string;
   /** Retention of the inbox's handled message ids. */
   readonly inbox?: InboxOptions;
+  /** How delivery to other contexts' consumers is judged (when events are flagged). */
+  readonly deliveries?: DeliveryOptions;
 }
 
 /**
@@ -68,6 +76,10 @@ export interface HeraldEvents {
   parkedRetried: { subscription: string; event: RecordedEvent };
   /** A subscription stopped because of a failure (policy `stop`, or `init()` failed). */
   subscriptionStopped: { subscription: string; reason: string };
+  /** A consumer received an event it had already handled (a redelivery) and dropped it. */
+  duplicateDropped: { consumer: string; eventId: string; eventNumber: number };
+  /** A consumer parked a message: malformed, unknown type, invalid payload, a handler failure, or a gap that did not close. */
+  messageParked: { consumer: string; key: string; reason: string };
 }
 
 /** The log's own figures and every subscription's, as {@link Herald.status} returns them. */
@@ -78,6 +90,12 @@ export interface LogStatus {
   /** Committed events not sequenced yet (normally 0 or a few in flight). */
   readonly unsequenced: number;
   readonly subscriptions: readonly SubscriptionStatus[];
+  /** Relays running in this process, with their health (unhealthy while the broker fails). */
+  readonly relays: readonly ({ readonly name: string; readonly active: boolean } & SubscriptionHealth)[];
+  /** Consumers of other contexts running in this process. */
+  readonly consumers: readonly ConsumerStatus[];
+  /** Per consumer of this context's events (known from acknowledgements or expected): handled, pending, flagged. */
+  readonly deliveries: readonly ConsumerDeliveryStatus[];
 }
 
 interface TransactionScope {
@@ -137,6 +155,11 @@ export class Herald {
   readonly parked: ParkedEvents;
   /** The idempotent consumer of this context, for messages that arrive from outside the log. */
   readonly inbox: Inbox;
+  /** Which consumers in other contexts handled this log's events: journeys, flagged events, status. */
+  readonly deliveries: DeliveryJournal;
+  private readonly relays = new Map<string, { transport: Transport; collect: boolean; expected: readonly string[] }>();
+  private readonly collections = new Map<Transport, Consumption | undefined>();
+  private readonly consumers = new Map<string, Consumer>();
   private writerNotify: Promise<void> | undefined;
   private writerNotifyAgain = false;
 
@@ -159,6 +182,7 @@ export class Herald {
     this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => hintSequencers(this.context));
     this.parked = new ParkedEvents(this.pool, this.schema, this.channel);
     this.inbox = new Inbox(this.pool, this.schema, this.logger, options.inbox);
+    this.deliveries = new DeliveryJournal(this.pool, this.schema, this.context, this.logger, options.deliveries);
   }
 
   /** Listens to what this Herald reports (failures, parking, retries, stops). */
@@ -254,7 +278,7 @@ export class Herald {
    * subscription handled them (or rejects with `ConsistencyTimeoutError`; the commit stands).
    */
   async transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await checkout(this.pool);
     const scope: TransactionScope = { appended: false, strong: [] };
     this.scopes.set(client, scope);
     let result: T;
@@ -336,6 +360,49 @@ export class Herald {
   }
 
   /**
+   * Relays this log to a broker: a durable subscription that publishes every event as a
+   * CloudEvent and moves its checkpoint only after the broker confirmed the page. It also collects
+   * consumers' delivery acknowledgements (see {@link deliveries}). Starts with the log.
+   *
+   * ```ts
+   * import { rabbitmq } from 'herald/transports/rabbitmq';
+   * orders.relay({ transport: rabbitmq({ url }), expectedConsumers: ['billing'] });
+   * ```
+   */
+  relay(options: RelayOptions): RelayHandle {
+    const definition = relaySubscription(this.context, options);
+    this.subscribe(definition);
+    const entry = { transport: options.transport, collect: options.collectAcknowledgements ?? true, expected: options.expectedConsumers ?? [] };
+    this.relays.set(definition.name, entry);
+    if (this.started) void this.startRelayExtras(entry).catch((error) => this.logger.error({ err: error }, 'herald: relay start failed'));
+    const runner = this.runners.get(definition.name)!;
+    return { name: definition.name, health: () => runner.health() };
+  }
+
+  /**
+   * Consumes another context's events from a broker into this context's database (exactly-once
+   * effect through the inbox; see {@link ConsumerDefinition}). Starts with the log; the returned
+   * {@link Consumer} has the operator API for its parked messages.
+   */
+  consume<const Events extends readonly EventDefinition[] = readonly EventDefinition[]>(definition: ConsumerDefinition<Events>): Consumer {
+    const consumer = new Consumer(this.pool, this.schema, this.logger, definition as unknown as ConsumerDefinition, {
+      duplicateDropped: (info) => this.emit('duplicateDropped', info),
+      messageParked: (info) => this.emit('messageParked', info),
+    });
+    if (this.consumers.has(consumer.name)) throw new DuplicateSubscriptionError(consumer.name);
+    this.consumers.set(consumer.name, consumer);
+    if (this.started) void consumer.start().catch((error) => this.logger.error({ err: error, consumer: consumer.name }, 'herald: consumer start failed'));
+    return consumer;
+  }
+
+  private async startRelayExtras(entry: { transport: Transport; collect: boolean; expected: readonly string[] }): Promise<void> {
+    await this.deliveries.expect(entry.expected);
+    if (!entry.collect || this.collections.has(entry.transport)) return;
+    this.collections.set(entry.transport, undefined);
+    this.collections.set(entry.transport, await this.deliveries.collect(entry.transport));
+  }
+
+  /**
    * Starts the sequencer, the notification listener and every subscription. Resolves when each
    * subscription runs here or stands by for another process; rejects with
    * `SubscriptionInitError` if an `init()` failed (that subscription is marked failed, the rest run).
@@ -360,6 +427,8 @@ export class Herald {
       runningSequencers.set(this.context, local.add(this.sequencer));
     }
     this.inbox.start();
+    for (const entry of this.relays.values()) await this.startRelayExtras(entry);
+    for (const consumer of this.consumers.values()) await consumer.start();
     const results = await Promise.allSettled([...this.runners.values()].map((r) => this.startRunner(r, overrides.startFrom?.[r.name])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -369,6 +438,9 @@ export class Herald {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    await Promise.all([...this.consumers.values()].map((c) => c.stop()));
+    await Promise.all([...this.collections.values()].map((c) => c?.close()));
+    this.collections.clear();
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
     if (this.sequencer) runningSequencers.get(this.context)?.delete(this.sequencer);
     await this.sequencer?.stop();
@@ -386,6 +458,12 @@ export class Herald {
       head,
       unsequenced: Number(rows[0]?.n ?? 0),
       subscriptions: await readSubscriptionStatus(this.pool, this.schema, head),
+      relays: [...this.relays.keys()].map((name) => {
+        const runner = this.runners.get(name)!;
+        return { name, active: runner.active, ...runner.health() };
+      }),
+      consumers: await Promise.all([...this.consumers.values()].map((c) => c.status())),
+      deliveries: await this.deliveries.status(head),
     };
   }
 

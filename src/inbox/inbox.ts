@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
-import { queryNamed, type SqlExecutor } from '../sql/executor.js';
+import { queryNamed, type SqlExecutor, checkout } from '../sql/executor.js';
 
 /** How long handled message ids are kept, and how they are cleaned up. */
 export interface InboxOptions {
@@ -59,7 +59,7 @@ export class Inbox {
 
   /** Runs `work` in a transaction that also records the message; skips it when already handled. */
   async handle<T>(consumer: string, messageId: string, work: (tx: pg.PoolClient) => Promise<T>): Promise<InboxResult<T>> {
-    const client = await this.pool.connect();
+    const client = await checkout(this.pool);
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');

@@ -1,3 +1,4 @@
+import { checkout } from '../sql/executor.js';
 import type pg from 'pg';
 import { validateSqlName } from '../sql/identifiers.js';
 import { type Migration, migrations as builtIn, schemaNames } from './migrations.js';
@@ -18,7 +19,7 @@ export interface MigrateResult {
 export async function migrate(pool: pg.Pool, schema: string, list: readonly Migration[] = builtIn): Promise<MigrateResult> {
   validateSqlName('context schema', schema);
   const names = schemaNames(schema);
-  const client = await pool.connect();
+  const client = await checkout(pool);
   try {
     await client.query('BEGIN');
     await client.query("SELECT pg_advisory_xact_lock(hashtext('herald:migrate'), hashtext($1))", [schema]);

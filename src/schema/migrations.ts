@@ -190,4 +190,76 @@ CREATE TABLE ${s}.inbox (
 CREATE INDEX inbox_handled_at_idx ON ${s}.inbox USING brin (handled_at);
 `,
   },
+  {
+    version: 3,
+    name: 'consumers of other contexts, delivery receipts and acknowledgements',
+    sql: ({ schema: s }) => `
+-- Receiving side. Per consumer and sending context: the last stream version handled, so each
+-- stream is handled in order whatever order the broker delivers in.
+CREATE TABLE ${s}.consumer_streams (
+  consumer   text        NOT NULL,
+  source     text        NOT NULL,
+  stream_id  text        NOT NULL,
+  version    bigint      NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (consumer, source, stream_id)
+);
+-- Messages a consumer could not handle yet: held (an earlier version of its stream has not
+-- arrived), parked (malformed, unknown type, invalid payload, a handler failure, or a gap that
+-- did not close in time), and the history of resolved ones (retried, skipped). The raw body is
+-- kept, so nothing received is ever lost.
+CREATE TABLE ${s}.consumer_messages (
+  consumer       text        NOT NULL,
+  message_key    text        NOT NULL,
+  source         text,
+  stream_id      text,
+  stream_version bigint,
+  event_number   bigint,
+  event_type     text,
+  status         text        NOT NULL CHECK (status IN ('held', 'parked', 'retried', 'skipped')),
+  body           bytea       NOT NULL,
+  broker_id      text,
+  reason         text,
+  error_type     text,
+  error_message  text,
+  error_stack    text,
+  fingerprint    text,
+  attempts       integer     NOT NULL DEFAULT 0,
+  received_at    timestamptz NOT NULL DEFAULT now(),
+  parked_at      timestamptz,
+  resolved_at    timestamptz,
+  PRIMARY KEY (consumer, message_key)
+);
+CREATE INDEX consumer_messages_open_idx ON ${s}.consumer_messages (consumer, source, stream_id, stream_version)
+  WHERE status IN ('held', 'parked');
+-- Receipts of handled events, written in the handling transaction and sent back to the sender in
+-- batches (then deleted): an outbox of acknowledgements. Heap only, no index: rows are short-lived.
+CREATE TABLE ${s}.delivery_receipts (
+  consumer     text        NOT NULL,
+  source       text        NOT NULL,
+  event_number bigint      NOT NULL,
+  handled_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Sending side. Ranges of this log's event numbers each consumer reported handled, one row per
+-- range of an acknowledgement message; nothing is written per event on the append path.
+CREATE TABLE ${s}.deliveries (
+  consumer         text        NOT NULL,
+  first_number     bigint      NOT NULL,
+  last_number      bigint      NOT NULL,
+  first_handled_at timestamptz NOT NULL,
+  last_handled_at  timestamptz NOT NULL,
+  received_at      timestamptz NOT NULL DEFAULT now(),
+  CHECK (first_number <= last_number)
+);
+CREATE INDEX deliveries_consumer_idx ON ${s}.deliveries (consumer, last_number);
+-- Consumers the sender knows: declared as expected, or seen in an acknowledgement.
+CREATE TABLE ${s}.delivery_consumers (
+  consumer      text        PRIMARY KEY,
+  expected      boolean     NOT NULL DEFAULT false,
+  first_seen_at timestamptz NOT NULL DEFAULT now(),
+  last_ack_at   timestamptz
+);
+`,
+  },
 ];

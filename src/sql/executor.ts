@@ -1,3 +1,5 @@
+import type pg from 'pg';
+
 /**
  * The one thing Herald's write path needs from a database driver: run a parameterised statement
  * on the caller's connection (inside the caller's transaction) and return its rows.
@@ -52,4 +54,25 @@ interface PgConfigQueryable {
 /** A `pg` Client/PoolClient (has connectionParameters) or Pool (has totalCount): they accept query configs. */
 function isPg(executor: object): boolean {
   return 'connectionParameters' in executor || ('totalCount' in executor && 'idleCount' in executor);
+}
+
+/**
+ * Checks a client out of the pool with an `error` listener for as long as it is out. `pg` only
+ * listens for errors on idle clients: a connection terminated by the server while checked out
+ * (between two queries) would otherwise emit an unhandled `error` and crash the process. The
+ * error is remembered and the client is destroyed, not reused, on release.
+ */
+export async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (error: Error) => {
+    lost = error;
+  };
+  client.on('error', onError);
+  const release = client.release.bind(client);
+  client.release = (destroy?: Error | boolean) => {
+    client.removeListener('error', onError);
+    return release(destroy || lost);
+  };
+  return client;
 }

@@ -55,6 +55,15 @@ export interface SubscriptionDefinition {
   readonly handlerTimeoutMs?: number;
   /** Runs once each time this process takes the subscription, before its first event. A throw keeps it from starting. */
   init?(): void | Promise<void>;
+  /**
+   * A pipelined handler, instead of `handle()`: it is given whole pages of events and returns a
+   * promise that settles when the page is done (the relay: when the broker confirmed every
+   * message). Up to `depth` pages are in flight at once; each page's checkpoint is written, in
+   * order, once its promise resolved. A rejection is an infrastructure failure: the pages in
+   * flight are dropped, the subscription reports itself unhealthy and reads again from its
+   * checkpoint after a backoff. No transaction is involved: for effects outside the database.
+   */
+  readonly pipeline?: { readonly depth: number; handle(events: readonly RecordedEvent[]): Promise<void> };
   /** Handles one event. Throwing (or rejecting) fails it; the batch's writes roll back. */
   handle(event: RecordedEvent, metadata: EventMetadata, context: HandlerContext): HandleResult | Promise<HandleResult>;
 }
@@ -83,4 +92,19 @@ export interface SubscriptionStatus {
   readonly blockedStreams: number;
   /** The latest handler failure, if any. */
   readonly lastError: { readonly message: string; readonly at: Date } | null;
+}
+
+/**
+ * Whether a subscription running in this process gets its work done: `healthy: false` while its
+ * loop keeps failing on something other than a handler (database or broker unreachable); it
+ * retries with backoff and becomes healthy again by itself.
+ */
+export interface SubscriptionHealth {
+  readonly healthy: boolean;
+  /** The failure that made it unhealthy (kept after recovery, for the record). */
+  readonly lastError: string | null;
+  /** Since when it is unhealthy, or when it last recovered. */
+  readonly since: Date | null;
+  /** Consecutive failed turns of the loop. */
+  readonly failures: number;
 }

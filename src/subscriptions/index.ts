@@ -4,6 +4,7 @@ export {
   type HandlerContext,
   type StartFrom,
   type SubscriptionDefinition,
+  type SubscriptionHealth,
   type SubscriptionState,
   type SubscriptionStatus,
 } from './definition.js';

@@ -65,7 +65,7 @@ export class Lease {
    * longer the owner. `durable: false` lets it commit without waiting for the disk; `notify` names
    * a channel told about the progress (strong consistency waiters listen there).
    */
-  async checkpoint(db: pg.ClientBase, from: number, to: number, options: { durable: boolean; notify: string | undefined }): Promise<boolean> {
+  async checkpoint(db: pg.ClientBase | pg.Pool, from: number, to: number, options: { durable: boolean; notify: string | undefined }): Promise<boolean> {
     const result = await db.query({
       name: `herald:checkpoint:${this.table}`,
       text: `WITH side_effects AS (

@@ -1,3 +1,4 @@
+import { checkout } from '../sql/executor.js';
 import type pg from 'pg';
 import { describe, HandlerTimeoutError, LeaseLostError, SubscriptionInitError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
@@ -13,7 +14,7 @@ import { readEvent, readLog } from '../log/read.js';
 import { type AttemptRecord, ParkingStore, type ParkedRow } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
-import type { SubscriptionDefinition } from './definition.js';
+import type { SubscriptionDefinition, SubscriptionHealth } from './definition.js';
 import type { Lease } from './lease.js';
 import { LazyTransaction } from './transaction.js';
 
@@ -86,6 +87,10 @@ export class SubscriptionRunner {
   private pendingPosition: number | undefined;
   /** During catch-up, the next page is read while the current one is handled. */
   private readAhead: { after: number; events: Promise<RecordedEvent[]> } | undefined;
+  /** Pipelined mode: pages handed to the handler and not checkpointed yet, oldest first. */
+  private inFlightPages: { to: number; done: Promise<void>; settled: boolean }[] = [];
+  /** Pipelined mode: the last event number handed to the handler (reads continue after it). */
+  private readPosition = 0;
   /** The handler call in progress, watched for its timeout by one timer per runner. */
   private inFlight: { startedAt: number; eventNumber: number; reject(error: Error): void } | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -99,6 +104,7 @@ export class SubscriptionRunner {
    */
   private needsRepair = false;
   private readonly stopSignal = new Wakeup();
+  private healthState: SubscriptionHealth = { healthy: true, lastError: null, since: null, failures: 0 };
   private readonly batchSize: number;
   private readonly policy: ErrorPolicy;
   private readonly timeoutMs: number;
@@ -118,6 +124,16 @@ export class SubscriptionRunner {
     this.policy = definition.onError ?? defaultErrorPolicy(definition.retry);
     this.timeoutMs = definition.handlerTimeoutMs ?? 30_000;
     this.store = new ParkingStore(quotedSchema, definition.name);
+  }
+
+  /** Whether this process's loop gets its work done (see {@link SubscriptionHealth}). */
+  health(): SubscriptionHealth {
+    return this.healthState;
+  }
+
+  /** Whether this process holds the lease and runs the subscription. */
+  get active(): boolean {
+    return this.phase === 'running';
   }
 
   get name(): string {
@@ -187,11 +203,13 @@ export class SubscriptionRunner {
         }
         await this.step();
         backoff = 100;
+        if (!this.healthState.healthy) this.healthState = { ...this.healthState, healthy: true, since: new Date(), failures: 0 };
       } catch (error) {
         if (error instanceof StopRequested) {
           await this.fail(error.message);
           return;
         }
+        if (this.definition.pipeline) await this.dropPipeline();
         if (error instanceof LeaseLostError || this.leaseLost) {
           this.logger.warn({ subscription: this.name }, 'herald: lease lost, standing by');
           this.dropLease();
@@ -199,6 +217,13 @@ export class SubscriptionRunner {
         }
         // The database went away or a query failed: wait and try again; the checkpoint did not move.
         this.needsRepair = true;
+        const failures = this.healthState.failures + 1;
+        this.healthState = {
+          healthy: false,
+          lastError: error instanceof Error ? error.message : String(error),
+          since: this.healthState.healthy ? new Date() : this.healthState.since,
+          failures,
+        };
         this.logger.warn({ err: error, subscription: this.name }, 'herald: subscription error, retrying');
         settle();
         await this.stopSignal.wait(backoff);
@@ -206,6 +231,15 @@ export class SubscriptionRunner {
       }
     }
     settle();
+    if (this.phase === 'running' && this.inFlightPages.length > 0) {
+      // A graceful stop finishes the pages in flight, so the next holder does not publish them again.
+      try {
+        while (this.inFlightPages.length > 0) await this.checkpointPage();
+      } catch (error) {
+        this.logger.warn({ err: error, subscription: this.name }, 'herald: pages in flight not checkpointed at stop');
+        await this.dropPipeline();
+      }
+    }
     if (this.phase === 'running') {
       this.dropLease();
       await this.lease.release('stopped', null).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
@@ -215,6 +249,7 @@ export class SubscriptionRunner {
 
   /** One turn of the loop: due retries and operator requests first, then new events of the log. */
   private async step(): Promise<void> {
+    if (this.definition.pipeline) return this.pipelineStep(this.definition.pipeline);
     if (this.needsRepair) await this.repair();
     if (this.blocked.size > 0) await this.handleDueHeads();
     if (!this.running) return;
@@ -234,11 +269,67 @@ export class SubscriptionRunner {
     if (!(await this.wakeup.wait(wait))) this.mustRead = true;
   }
 
+  /**
+   * One turn in pipelined mode: checkpoint the pages that are done (in order), hand the next page
+   * to the handler while earlier ones are still in flight, or wait for the log.
+   */
+  private async pipelineStep(pipeline: NonNullable<SubscriptionDefinition['pipeline']>): Promise<void> {
+    if (this.readPosition < this.position) this.readPosition = this.position;
+    while (this.inFlightPages.length > 0 && (this.inFlightPages[0]!.settled || this.inFlightPages.length >= pipeline.depth)) {
+      await this.checkpointPage();
+    }
+    if (this.mustRead || this.readPosition < this.knownHead) {
+      this.mustRead = false;
+      const batch = await this.nextBatch(this.readPosition);
+      if (batch.length > 0) {
+        const to = batch[batch.length - 1]!.metadata.eventNumber;
+        const page = { to, done: pipeline.handle(batch), settled: false };
+        page.done.then(
+          () => {
+            page.settled = true;
+            this.wakeup.notify();
+          },
+          () => {
+            page.settled = true;
+            this.wakeup.notify();
+          },
+        );
+        this.inFlightPages.push(page);
+        this.readPosition = to;
+        if (batch.length === this.batchSize) this.mustRead = true;
+        return;
+      }
+    }
+    if (this.inFlightPages.length > 0) return this.checkpointPage();
+    if (!(await this.wakeup.wait(this.timing.pollMs))) this.mustRead = true;
+  }
+
+  /** Waits for the oldest page in flight, then moves the checkpoint past it (one statement, no transaction). */
+  private async checkpointPage(): Promise<void> {
+    const page = this.inFlightPages[0]!;
+    await page.done;
+    this.inFlightPages.shift();
+    const moved = !this.leaseLost && (await this.lease.checkpoint(this.pool, this.position, page.to, { durable: false, notify: this.progressChannel }));
+    if (!moved) throw this.lost();
+    this.position = page.to;
+    this.hooks.progress(this.name, this.position);
+  }
+
+  /** Pipelined mode after a failure: forget the pages in flight (they are handled again from the checkpoint). */
+  private async dropPipeline(): Promise<void> {
+    const pages = this.inFlightPages;
+    this.inFlightPages = [];
+    this.readAhead = undefined;
+    this.readPosition = this.position;
+    // Let the pages in flight settle first, so a retry never overlaps with them.
+    await Promise.allSettled(pages.map((p) => p.done));
+  }
+
   /** The next page of the log; a full page starts reading the one after it (catch-up). */
-  private async nextBatch(): Promise<RecordedEvent[]> {
+  private async nextBatch(after = this.position): Promise<RecordedEvent[]> {
     const ahead = this.readAhead;
     this.readAhead = undefined;
-    const batch = ahead && ahead.after === this.position ? await ahead.events : await readLog(this.pool, this.quotedSchema, this.position, this.batchSize);
+    const batch = ahead && ahead.after === after ? await ahead.events : await readLog(this.pool, this.quotedSchema, after, this.batchSize);
     if (batch.length === this.batchSize) {
       const after = batch[batch.length - 1]!.metadata.eventNumber;
       const events = readLog(this.pool, this.quotedSchema, after, this.batchSize);
@@ -256,6 +347,7 @@ export class SubscriptionRunner {
     await this.store.releaseAbandonedClaims(this.pool);
     this.blocked = await this.store.blockedStreams(this.pool);
     this.position = position;
+    this.readPosition = position;
     this.mustRead = true;
     this.needsRepair = true;
     this.phase = 'running';
@@ -570,7 +662,7 @@ export class SubscriptionRunner {
    * not returned to the pool, since the handler may still be using it.
    */
   private async inTransaction(work: (tx: LazyTransaction) => Promise<BatchFailure | undefined | void>): Promise<BatchFailure | undefined> {
-    const client = await this.pool.connect();
+    const client = await checkout(this.pool);
     const transaction = new LazyTransaction(client);
     let broken: Error | undefined;
     this.pendingPosition = undefined;

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { runExample } from '../../examples/orders-inventory/app.js';
 import { createPool, dropContext, uniqueContext } from '../helpers/db.js';
+import { requireBroker } from '../helpers/brokers.js';
 
 const run = promisify(execFile);
 
@@ -41,6 +42,35 @@ describe('README', () => {
     assert.match(lines[1]!, /^order o-\d+ placed; receipt total 42$/);
     const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${context}".receipts`);
     assert.equal(rows[0].n, 1);
+  });
+
+  it('shows examples/across-services.ts verbatim in "Across services"', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const block = /<!-- across:start -->\s*```ts\n([\s\S]*?)```\s*<!-- across:end -->/.exec(readme);
+    assert.ok(block, 'README has an across-services block');
+    assert.equal(block[1], readFileSync('examples/across-services.ts', 'utf8'));
+  });
+
+  it('the across-services example relays over RabbitMQ and reports the invoice acknowledged', async (t) => {
+    if (!(await requireBroker('rabbitmq', t))) return;
+    const prefix = uniqueContext('ex');
+    const acrossScript = resolve('test/.across.tmp.ts');
+    const source = readFileSync('examples/across-services.ts', 'utf8')
+      .replace("from 'herald/transports/rabbitmq'", `from '${resolve('src/transports/rabbitmq.ts')}'`)
+      .replace("from 'herald'", `from '${resolve('src/index.ts')}'`)
+      .replace(/\bsales\b/g, `${prefix}_sales`)
+      .replace(/\bbilling\b/g, `${prefix}_billing`);
+    writeFileSync(acrossScript, source);
+    try {
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', acrossScript], { env: process.env, timeout: 60_000 });
+      assert.match(stdout.trim(), new RegExp(`^o-\\d+: invoiced by ${prefix}_billing at \\d{4}-`));
+      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${prefix}_billing".invoices`);
+      assert.equal(rows[0].n, 1);
+    } finally {
+      rmSync(acrossScript, { force: true });
+      await dropContext(pool, `${prefix}_sales`);
+      await dropContext(pool, `${prefix}_billing`);
+    }
   });
 
   it('the npm start example confirms two orders and rejects the one without stock', async () => {

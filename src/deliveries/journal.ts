@@ -1,0 +1,248 @@
+import type pg from 'pg';
+import { InvalidArgumentError } from '../errors.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Consumption, Delivery, Transport } from '../transports/transport.js';
+import { type Acknowledgement, decodeAcknowledgement } from './acknowledgement.js';
+
+/** How the sender judges delivery. */
+export interface DeliveryOptions {
+  /** An event no consumer acknowledged after this long is flagged for review. Default 300 000 ms (5 min). */
+  readonly flagAfterMs?: number;
+}
+
+/** One consumer's delivery figures, as the sending context sees them. */
+export interface ConsumerDeliveryStatus {
+  readonly consumer: string;
+  /** Declared in `expectedConsumers` (else only known from its acknowledgements). */
+  readonly expected: boolean;
+  /** Every event up to this number was acknowledged. */
+  readonly handledThrough: number;
+  /** Events of the log (up to the head) this consumer acknowledged. */
+  readonly handled: number;
+  /** Events not acknowledged yet: `head − handled`. */
+  readonly pending: number;
+  /** Of those, events older than `flagAfterMs`: flagged for review. */
+  readonly flagged: number;
+  readonly lastAcknowledgedAt: Date | null;
+}
+
+/** One consumer's part in an event's journey. */
+export interface ConsumerStep {
+  readonly consumer: string;
+  /** `handled`: acknowledged; `pending`: not yet, still within `flagAfterMs`; `flagged`: not after `flagAfterMs`. */
+  readonly status: 'handled' | 'pending' | 'flagged';
+  /** When it was handled: the latest handling time of the acknowledged batch it was in (exact for a batch of one). */
+  readonly handledAt: Date | null;
+}
+
+/** Where one event went: every known consumer and whether it handled it. */
+export interface EventJourney {
+  readonly eventNumber: number;
+  readonly eventId: string;
+  readonly type: string;
+  readonly streamId: string;
+  readonly createdAt: Date;
+  readonly consumers: readonly ConsumerStep[];
+}
+
+/** An event a consumer has not acknowledged in time. */
+export interface FlaggedDelivery {
+  readonly consumer: string;
+  readonly eventNumber: number;
+  readonly eventId: string;
+  readonly type: string;
+  readonly streamId: string;
+  readonly createdAt: Date;
+}
+
+/**
+ * The sending context's record of who handled what. Consumers write receipts in their handling
+ * transactions and send them back in batches over the broker; the journal stores each batch as
+ * ranges of event numbers. The append path writes nothing per event; questions are answered
+ * with range arithmetic (PostgreSQL multiranges) over the log.
+ */
+export class DeliveryJournal {
+  private readonly flagAfterMs: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+    private readonly context: string,
+    private readonly logger: Logger,
+    options: DeliveryOptions = {},
+  ) {
+    this.flagAfterMs = options.flagAfterMs ?? 300_000;
+    if (!Number.isFinite(this.flagAfterMs) || this.flagAfterMs < 0) throw new InvalidArgumentError('flagAfterMs', `must be ≥ 0, got ${options.flagAfterMs}`);
+  }
+
+  /** Declares consumers that must handle every event (listed and flagged before their first acknowledgement). */
+  async expect(consumers: readonly string[]): Promise<void> {
+    if (consumers.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.delivery_consumers (consumer, expected) SELECT unnest($1::text[]), true
+       ON CONFLICT (consumer) DO UPDATE SET expected = true`,
+      [consumers],
+    );
+  }
+
+  /** Stores one acknowledgement (idempotent: ranges already known add nothing new). */
+  async record(ack: Acknowledgement): Promise<void> {
+    await this.pool.query(
+      `WITH consumer AS (
+         INSERT INTO ${this.schema}.delivery_consumers AS c (consumer, last_ack_at) VALUES ($1, now())
+         ON CONFLICT (consumer) DO UPDATE SET last_ack_at = now()
+       )
+       INSERT INTO ${this.schema}.deliveries (consumer, first_number, last_number, first_handled_at, last_handled_at)
+       SELECT $1, unnest($2::bigint[]), unnest($3::bigint[]), unnest($4::timestamptz[]), unnest($5::timestamptz[])`,
+      [
+        ack.consumer,
+        ack.ranges.map((r) => r.first),
+        ack.ranges.map((r) => r.last),
+        ack.ranges.map((r) => r.firstHandledAt),
+        ack.ranges.map((r) => r.lastHandledAt),
+      ],
+    );
+  }
+
+  /** Reads acknowledgements from the transport's `acks` channel into the journal until closed. */
+  collect(transport: Transport): Promise<Consumption> {
+    return transport.consume({ channel: 'acks', source: this.context, group: 'sender', prefetch: 16 }, (delivery) => {
+      void this.receive(delivery);
+    });
+  }
+
+  private async receive(delivery: Delivery): Promise<void> {
+    let ack: Acknowledgement;
+    try {
+      ack = decodeAcknowledgement(delivery.body);
+      if (ack.source !== this.context) throw new Error(`acknowledgement for context '${ack.source}' arrived at '${this.context}'`);
+    } catch (error) {
+      // Acknowledgements are Herald's own traffic: a bad one is a bug or a misrouting, logged loudly.
+      this.logger.error({ err: error, brokerId: delivery.brokerId }, 'herald: malformed delivery acknowledgement dropped');
+      await delivery.ack();
+      return;
+    }
+    try {
+      await this.record(ack);
+      await delivery.ack();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'herald: could not store a delivery acknowledgement; it will be redelivered');
+      await delivery.nack();
+    }
+  }
+
+  /** Every known consumer's figures against the log's `head`. */
+  async status(head: number): Promise<ConsumerDeliveryStatus[]> {
+    const { rows } = await this.pool.query<{
+      consumer: string;
+      expected: boolean;
+      last_ack_at: Date | null;
+      handled: string;
+      handled_through: string;
+      flagged: string;
+    }>(
+      `WITH flag AS (${this.flagLine()}),
+       cov AS (
+         SELECT c.consumer, c.expected, c.last_ack_at,
+                coalesce(range_agg(int8range(d.first_number, d.last_number, '[]')), '{}'::int8multirange) AS covered
+           FROM ${this.schema}.delivery_consumers c
+           LEFT JOIN ${this.schema}.deliveries d ON d.consumer = c.consumer
+          GROUP BY c.consumer, c.expected, c.last_ack_at)
+       SELECT cov.consumer, cov.expected, cov.last_ack_at,
+              (SELECT coalesce(sum(upper(r) - lower(r)), 0) FROM unnest(cov.covered * int8multirange(int8range(1, $2::bigint + 1))) r) AS handled,
+              coalesce((SELECT upper(r) - 1 FROM unnest(cov.covered) r WHERE lower(r) = 1), 0) AS handled_through,
+              (SELECT coalesce(sum(upper(r) - lower(r)), 0) FROM unnest(int8multirange(int8range(1, flag.n + 1)) - cov.covered) r) AS flagged
+         FROM cov, flag
+        ORDER BY cov.consumer`,
+      [this.flagAfterMs, head],
+    );
+    return rows.map((r) => ({
+      consumer: r.consumer,
+      expected: r.expected,
+      handledThrough: Number(r.handled_through),
+      handled: Number(r.handled),
+      pending: head - Number(r.handled),
+      flagged: Number(r.flagged),
+      lastAcknowledgedAt: r.last_ack_at,
+    }));
+  }
+
+  /** An event's journey: each known consumer, and whether and when it handled the event. `undefined` if no such sequenced event. */
+  async journey(event: number | string): Promise<EventJourney | undefined> {
+    const byNumber = typeof event === 'number';
+    if (byNumber ? !Number.isSafeInteger(event) || event < 1 : !/^[0-9a-f-]{36}$/i.test(event)) {
+      throw new InvalidArgumentError('event', `expected an event number or an event id, got ${JSON.stringify(event)}`);
+    }
+    const { rows: found } = await this.pool.query<{ event_number: string; event_id: string; event_type: string; stream_id: string; created_at: Date; overdue: boolean }>(
+      `SELECT event_number, event_id, event_type, stream_id, created_at,
+              created_at < now() - $2 * interval '1 millisecond' AS overdue
+         FROM ${this.schema}.events WHERE ${byNumber ? 'event_number = $1' : 'event_id = $1::uuid'} AND event_number IS NOT NULL`,
+      [event, this.flagAfterMs],
+    );
+    const row = found[0];
+    if (!row) return undefined;
+    const { rows } = await this.pool.query<{ consumer: string; handled_at: Date | null }>(
+      `SELECT c.consumer, d.handled_at
+         FROM ${this.schema}.delivery_consumers c
+         LEFT JOIN LATERAL (
+           SELECT min(CASE WHEN first_number = last_number THEN first_handled_at ELSE last_handled_at END) AS handled_at
+             FROM ${this.schema}.deliveries d
+            WHERE d.consumer = c.consumer AND d.last_number >= $1 AND d.first_number <= $1) d ON true
+        ORDER BY c.consumer`,
+      [row.event_number],
+    );
+    return {
+      eventNumber: Number(row.event_number),
+      eventId: row.event_id,
+      type: row.event_type,
+      streamId: row.stream_id,
+      createdAt: row.created_at,
+      consumers: rows.map((r) => ({
+        consumer: r.consumer,
+        status: r.handled_at ? 'handled' : row.overdue ? 'flagged' : 'pending',
+        handledAt: r.handled_at,
+      })),
+    };
+  }
+
+  /** Events not acknowledged within `flagAfterMs`, oldest first, per consumer (or one). */
+  async flagged(options: { consumer?: string; limit?: number } = {}): Promise<FlaggedDelivery[]> {
+    const limit = options.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidArgumentError('limit', `must be 1-10000, got ${limit}`);
+    const { rows } = await this.pool.query<{ consumer: string; event_number: string; event_id: string; event_type: string; stream_id: string; created_at: Date }>(
+      `WITH flag AS (${this.flagLine()}),
+       cov AS (
+         SELECT c.consumer, coalesce(range_agg(int8range(d.first_number, d.last_number, '[]')), '{}'::int8multirange) AS covered
+           FROM ${this.schema}.delivery_consumers c
+           LEFT JOIN ${this.schema}.deliveries d ON d.consumer = c.consumer
+          WHERE $2::text IS NULL OR c.consumer = $2
+          GROUP BY c.consumer)
+       SELECT cov.consumer, e.event_number, e.event_id, e.event_type, e.stream_id, e.created_at
+         FROM cov, flag, unnest(int8multirange(int8range(1, flag.n + 1)) - cov.covered) AS gap,
+              LATERAL (SELECT * FROM ${this.schema}.events e
+                        WHERE e.event_number >= lower(gap) AND e.event_number < upper(gap)
+                        ORDER BY e.event_number LIMIT $3) e
+        ORDER BY e.event_number, cov.consumer
+        LIMIT $3`,
+      [this.flagAfterMs, options.consumer ?? null, limit],
+    );
+    return rows.map((r) => ({
+      consumer: r.consumer,
+      eventNumber: Number(r.event_number),
+      eventId: r.event_id,
+      type: r.event_type,
+      streamId: r.stream_id,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /**
+   * The last event number older than `flagAfterMs`. Walks the log backwards from the head, so it
+   * reads only the events of the last `flagAfterMs`.
+   */
+  private flagLine(): string {
+    return `SELECT coalesce((SELECT event_number FROM ${this.schema}.events
+                               WHERE event_number IS NOT NULL AND created_at < now() - $1 * interval '1 millisecond'
+                               ORDER BY event_number DESC LIMIT 1), 0) AS n`;
+  }
+}

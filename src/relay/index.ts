@@ -1,0 +1,1 @@
+export { relaySubscription, type RelayOptions, type RelayHandle } from './relay.js';

@@ -1,0 +1,147 @@
+import { MalformedMessageError } from '../errors.js';
+import type { CustomMetadata, EventMetadata, RecordedEvent } from '../events/types.js';
+
+/**
+ * Herald's wire format: a CloudEvents 1.0 event in structured JSON mode. The CloudEvents core
+ * attributes carry what every consumer understands; Herald's metadata travels as extension
+ * attributes (lower-case alphanumerics, as the spec requires). Numbers that may exceed the spec's
+ * 32-bit Integer travel as decimal strings.
+ *
+ * ```json
+ * { "specversion": "1.0", "id": "<event id>", "source": "/herald/orders", "type": "OrderPlaced",
+ *   "subject": "order-1", "time": "2026-11-22T10:00:00.000Z", "datacontenttype": "application/json",
+ *   "data": { … }, "heraldcontext": "orders", "heraldnumber": "42", "heraldstream": "order-1",
+ *   "heraldversion": "1", "heraldcausation": "…", "heraldcorrelation": "…", "traceparent": "00-…" }
+ * ```
+ */
+export const CONTENT_TYPE = 'application/cloudevents+json';
+
+/** Metadata of an event received from another context. */
+export interface ReceivedMetadata extends EventMetadata {
+  /** The sending context (`heraldcontext`). `eventNumber` is the position in *its* log. */
+  readonly source: string;
+  /** W3C trace context of the sender, when it had one. */
+  readonly traceparent: string | null;
+}
+
+/** An event as a consumer's handler receives it. */
+export interface ReceivedEvent<Type extends string = string, Data = unknown> {
+  readonly type: Type;
+  readonly data: Data;
+  readonly metadata: ReceivedMetadata;
+}
+
+/** The CloudEvents attribute holding a W3C trace context (Distributed Tracing extension). */
+const TRACEPARENT = 'traceparent';
+const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** Encodes a recorded event of context `source` as a CloudEvent (structured JSON). Pure. */
+export function encodeCloudEvent(source: string, event: RecordedEvent): Buffer {
+  const m = event.metadata;
+  const { [TRACEPARENT]: traceparent, ...custom } = m.custom ?? {};
+  const message: Record<string, unknown> = {
+    specversion: '1.0',
+    id: m.eventId,
+    source: `/herald/${source}`,
+    type: event.type,
+    subject: m.streamId,
+    time: m.createdAt.toISOString(),
+    datacontenttype: 'application/json',
+    data: event.data,
+    heraldcontext: source,
+    heraldnumber: String(m.eventNumber),
+    heraldstream: m.streamId,
+    heraldversion: String(m.streamVersion),
+  };
+  if (m.causationId) message.heraldcausation = m.causationId;
+  if (m.correlationId) message.heraldcorrelation = m.correlationId;
+  if (typeof traceparent === 'string') message.traceparent = traceparent;
+  if (Object.keys(custom).length > 0) message.heraldmetadata = JSON.stringify(custom);
+  return Buffer.from(JSON.stringify(message));
+}
+
+/**
+ * Decodes and checks a message body: JSON, CloudEvents 1.0 required attributes, and Herald's
+ * extensions. Throws {@link MalformedMessageError} naming the first problem. Pure.
+ * The payload is not checked against a schema here (the consumer does that with its event definitions).
+ */
+export function decodeCloudEvent(body: Buffer | string): ReceivedEvent {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch (error) {
+    throw new MalformedMessageError(`body is not JSON (${(error as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new MalformedMessageError('body is not a JSON object');
+  const ce = parsed as Record<string, unknown>;
+  if (ce.specversion !== '1.0') throw new MalformedMessageError(`specversion must be "1.0", got ${JSON.stringify(ce.specversion)}`);
+  const id = text(ce, 'id');
+  const type = text(ce, 'type');
+  text(ce, 'source');
+  const context = text(ce, 'heraldcontext');
+  const streamId = text(ce, 'heraldstream');
+  const eventNumber = count(ce, 'heraldnumber');
+  const streamVersion = count(ce, 'heraldversion');
+  const createdAt = new Date(text(ce, 'time'));
+  if (Number.isNaN(createdAt.getTime())) throw new MalformedMessageError(`time is not a timestamp: ${JSON.stringify(ce.time)}`, type);
+  if (ce.datacontenttype !== undefined && ce.datacontenttype !== 'application/json') {
+    throw new MalformedMessageError(`datacontenttype must be application/json, got ${JSON.stringify(ce.datacontenttype)}`, type);
+  }
+  if (!('data' in ce)) throw new MalformedMessageError('data is missing', type);
+  const traceparent = ce[TRACEPARENT];
+  if (traceparent !== undefined && (typeof traceparent !== 'string' || !TRACEPARENT_FORMAT.test(traceparent))) {
+    throw new MalformedMessageError(`traceparent is not a W3C trace context: ${JSON.stringify(traceparent)}`, type);
+  }
+  return {
+    type,
+    data: ce.data,
+    metadata: {
+      eventId: id,
+      eventNumber,
+      streamId,
+      streamVersion,
+      causationId: optionalText(ce, 'heraldcausation'),
+      correlationId: optionalText(ce, 'heraldcorrelation'),
+      createdAt,
+      custom: customMetadata(ce.heraldmetadata, traceparent as string | undefined),
+      source: context,
+      traceparent: (traceparent as string | undefined) ?? null,
+    },
+  };
+}
+
+function text(ce: Record<string, unknown>, name: string): string {
+  const value = ce[name];
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new MalformedMessageError(`${name} must be a non-empty string, got ${JSON.stringify(value) ?? 'nothing'}`, typeof ce.type === 'string' ? ce.type : undefined);
+  }
+  if (value.length > 1000) throw new MalformedMessageError(`${name} is longer than 1000 characters`);
+  return value;
+}
+
+function optionalText(ce: Record<string, unknown>, name: string): string | null {
+  return ce[name] === undefined || ce[name] === null ? null : text(ce, name);
+}
+
+function count(ce: Record<string, unknown>, name: string): number {
+  const value = ce[name];
+  const n = typeof value === 'string' && /^[0-9]{1,16}$/.test(value) ? Number(value) : typeof value === 'number' ? value : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new MalformedMessageError(`${name} must be a positive whole number, got ${JSON.stringify(value) ?? 'nothing'}`, typeof ce.type === 'string' ? ce.type : undefined);
+  }
+  return n;
+}
+
+function customMetadata(value: unknown, traceparent: string | undefined): CustomMetadata {
+  let custom: CustomMetadata = {};
+  if (value !== undefined) {
+    try {
+      const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : undefined;
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      custom = parsed as CustomMetadata;
+    } catch {
+      throw new MalformedMessageError('heraldmetadata must be a JSON object encoded as a string');
+    }
+  }
+  return traceparent ? { ...custom, traceparent } : custom;
+}
