@@ -64,6 +64,7 @@ import {
   extraPool,
   fmt,
   interleaved,
+  load,
   log,
   median,
   orderPayload,
@@ -536,7 +537,20 @@ async function endToEnd(ctx: RelayBenchContext, admin: BrokerAdmin, broker: Brok
     await sender.migrate();
     await receiver.migrate();
     const handled = new Map<string, number>();
-    sender.relay({ transport: relayTransport, window: WINDOW });
+    // When the broker confirmed each event (the relay's publish resolved): splits the latency in two legs.
+    const confirmed = new Map<string, number>();
+    const stamping: Transport = {
+      kind: relayTransport.kind,
+      publish: async (channel, messages) => {
+        await relayTransport.publish(channel, messages);
+        const at = wallNow();
+        if (channel === 'events') for (const m of messages) if (!confirmed.has(m.id)) confirmed.set(m.id, at);
+      },
+      consume: (options, onDelivery) => relayTransport.consume(options, onDelivery),
+      health: () => relayTransport.health(),
+      close: () => relayTransport.close(),
+    };
+    sender.relay({ transport: stamping, window: WINDOW });
     receiver.consume({
       transport: consumerTransport,
       name: group,
@@ -594,10 +608,14 @@ async function endToEnd(ctx: RelayBenchContext, admin: BrokerAdmin, broker: Brok
       const span = Math.max(...commits.map(([id]) => handled.get(id)!)) - Math.min(...commits.map(([, at]) => at));
       const consumerRate = (commits.length * 1000) / span;
       const result = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), count: latencies.length, rate, consumerRate };
+      const toBroker = commits.map(([id, at]) => (confirmed.get(id) ?? Number.NaN) - at).filter(Number.isFinite);
+      const toHandler = commits.map(([id]) => handled.get(id)! - (confirmed.get(id) ?? Number.NaN)).filter(Number.isFinite);
+      const legs = (values: number[]) => `p50 ${percentile(values, 50).toFixed(1)} / p99 ${percentile(values, 99).toFixed(1)} ms`;
       log(
         `  e2e ${broker}: ${fmt(result.count)} events measured; p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ` +
           `max ${result.max.toFixed(1)} ms; writers achieved ${fmt(rate)} events/s (schedule fell behind by up to ${maxBehindMs.toFixed(1)} ms), ` +
-          `delivered ${fmt(consumerRate)} events/s`,
+          `delivered ${fmt(consumerRate)} events/s; commit → broker confirm ${legs(toBroker)}, confirm → handler ${legs(toHandler)} ` +
+          `(a handler may run before the confirm arrives: negative); load ${load()}`,
       );
       return result;
     } finally {

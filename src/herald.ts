@@ -399,7 +399,21 @@ export class Herald {
     await this.deliveries.expect(entry.expected);
     if (!entry.collect || this.collections.has(entry.transport)) return;
     this.collections.set(entry.transport, undefined);
-    this.collections.set(entry.transport, await this.deliveries.collect(entry.transport));
+    // Acknowledgements are not worth holding the relay back for: while the broker is
+    // unreachable, keep trying in the background.
+    void (async () => {
+      for (let backoff = 100; this.started && this.collections.has(entry.transport); backoff = Math.min(backoff * 2, 5000)) {
+        try {
+          const consumption = await this.deliveries.collect(entry.transport);
+          if (this.started && this.collections.has(entry.transport)) this.collections.set(entry.transport, consumption);
+          else await consumption.close();
+          return;
+        } catch (error) {
+          this.logger.warn({ err: error }, 'herald: cannot collect delivery acknowledgements yet, retrying');
+          await new Promise((resolve) => setTimeout(resolve, backoff));
+        }
+      }
+    })();
   }
 
   /**

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { checkout } from '../sql/executor.js';
 import type pg from 'pg';
 import { ConfigError, describe, HandlerTimeoutError, HeraldError, MalformedMessageError } from '../errors.js';
@@ -230,10 +231,9 @@ export class Consumer {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.consumption = await this.definition.transport.consume(
-      { channel: 'events', source: this.source, group: this.name, prefetch: this.prefetch },
-      (delivery) => this.receive(delivery),
-    );
+    // The first attempt is awaited (so the broker-side group exists when start resolves); if the
+    // broker is unreachable, the consumer reports itself unhealthy and keeps trying in the background.
+    if (!(await this.subscribe())) this.track(this.keepSubscribing());
     const sweepMs = Math.max(50, Math.min(1000, this.reorderWaitMs / 2));
     this.timers = [
       setInterval(() => void this.sweep(), sweepMs),
@@ -241,6 +241,29 @@ export class Consumer {
     ];
     for (const timer of this.timers) timer.unref();
     void this.sweep();
+  }
+
+  private async subscribe(): Promise<boolean> {
+    try {
+      const consumption = await this.definition.transport.consume(
+        { channel: 'events', source: this.source, group: this.name, prefetch: this.prefetch },
+        (delivery) => this.receive(delivery),
+      );
+      if (this.running) this.consumption = consumption;
+      else await consumption.close();
+      this.recovered();
+      return true;
+    } catch (error) {
+      this.unhealthy(error);
+      return false;
+    }
+  }
+
+  private async keepSubscribing(): Promise<void> {
+    for (let backoff = 100; this.running; backoff = Math.min(backoff * 2, 5000)) {
+      await delay(backoff);
+      if (this.running && (await this.subscribe())) return;
+    }
   }
 
   /** Stops receiving, lets the messages in hand finish, and sends the last receipts. */
@@ -334,26 +357,34 @@ export class Consumer {
   private async runBatch(batch: readonly Pending[]): Promise<void> {
     const checks = await Promise.all(batch.map((item) => this.check(item.event)));
     let outcomes: Outcome[] | undefined;
-    if (batch.length > 1) {
-      try {
-        outcomes = await this.inTransaction((tx) => this.attemptBatch(tx, batch, checks));
-        this.recovered();
-      } catch {
-        outcomes = undefined; // handled one by one below, where failures meet the policy
-      }
+    try {
+      outcomes = await this.inTransaction((tx) => this.attemptBatch(tx, batch, checks));
+      this.recovered();
+    } catch {
+      outcomes = undefined; // handled one by one below, where failures meet the policy
     }
     if (outcomes) {
       for (let i = 0; i < batch.length; i++) this.report(batch[i]!, outcomes[i]!, checks[i]);
       await Promise.all(batch.map((item) => item.delivery.ack()));
-      const moved = new Set(batch.filter((_, i) => outcomes![i] === 'handled').map((item) => item.event.metadata.streamId));
-      if (this.heldSeen) for (const streamId of moved) await this.drainHeld(streamId);
+      if (this.heldSeen) {
+        const moved = new Set(batch.filter((_, i) => outcomes![i] === 'handled').map((item) => item.event.metadata.streamId));
+        for (const streamId of moved) this.track(this.onStream(streamId, () => this.drainHeld(streamId)));
+      }
       return;
     }
+    // One by one, each in line with its own stream and off the dispatch loop: a message waiting
+    // for a retry holds back only its stream (later versions arriving meanwhile are held in the
+    // database, then replayed in order).
     for (const item of batch) {
-      const outcome = await this.process(item.event, item.source);
-      if (outcome === undefined) await item.delivery.nack();
-      else await item.delivery.ack();
-      if ((outcome === 'handled' || outcome === 'skipped') && this.heldSeen) await this.drainHeld(item.event.metadata.streamId);
+      const streamId = item.event.metadata.streamId;
+      this.track(
+        this.onStream(streamId, async () => {
+          const outcome = await this.process(item.event, item.source);
+          if (outcome === undefined) await item.delivery.nack();
+          else await item.delivery.ack();
+          if ((outcome === 'handled' || outcome === 'skipped') && this.heldSeen) await this.drainHeld(streamId);
+        }),
+      );
     }
   }
 
@@ -389,7 +420,12 @@ export class Consumer {
 
   private track(promise: Promise<unknown>): void {
     this.pending.add(promise);
-    void promise.finally(() => this.pending.delete(promise));
+    promise
+      .catch((error) => {
+        this.unhealthy(error);
+        this.logger.error({ err: error, consumer: this.name }, 'herald: consumer work failed');
+      })
+      .finally(() => this.pending.delete(promise));
   }
 
   /**
@@ -627,7 +663,8 @@ export class Consumer {
 
   private async parkMalformed(delivery: Delivery, error: unknown): Promise<void> {
     const reason = describe(error);
-    const key = `broker:${delivery.brokerId}`;
+    // Broker ids are not unique everywhere (an AMQP delivery tag restarts per channel): add the body's hash.
+    const key = `broker:${delivery.brokerId}:${createHash('sha256').update(delivery.body).digest('hex').slice(0, 16)}`;
     for (let backoff = 100; ; backoff = Math.min(backoff * 2, 5000)) {
       try {
         await this.inTransaction((tx) => this.store.park(tx, key, undefined, delivery.body, delivery.brokerId, { reason, attempts: 1 }));
@@ -648,7 +685,14 @@ export class Consumer {
   private async drainHeld(streamId: string): Promise<void> {
     if (this.ordering !== 'stream') return;
     while (this.running) {
-      const held = await this.store.nextHeld(this.pool, streamId);
+      let held: StoredMessage | undefined;
+      try {
+        await this.store.reopenClosedGaps(this.pool, streamId);
+        held = await this.store.nextHeld(this.pool, streamId);
+      } catch (error) {
+        this.unhealthy(error); // the sweeper looks again
+        return;
+      }
       if (!held) return;
       let event: ReceivedEvent;
       try {
@@ -666,6 +710,10 @@ export class Consumer {
     if (this.sweeping || !this.running) return this.sweeping ?? Promise.resolve();
     this.sweeping = (async () => {
       try {
+        for (const streamId of await this.store.reopenClosedGaps(this.pool, null)) {
+          this.heldSeen = true;
+          this.track(this.onStream(streamId, () => this.drainHeld(streamId)));
+        }
         for (const stream of await this.store.heldStreams(this.pool, this.reorderWaitMs)) {
           this.heldSeen = true;
           if (stream.ready) this.track(this.onStream(stream.streamId, () => this.drainHeld(stream.streamId)));
@@ -695,7 +743,7 @@ export class Consumer {
       } catch {
         event = undefined;
       }
-      await this.store.park(tx, held.key, event, held.body, held.brokerId, { reason, attempts: 0 });
+      await this.store.park(tx, held.key, event, held.body, held.brokerId, { reason, attempts: 0, gap: true });
       this.logger.error({ consumer: this.name, streamId, reason }, 'herald: held message parked');
       return true;
     });
@@ -757,8 +805,11 @@ export class Consumer {
       await this.inTransaction(async (tx) => {
         const current = await this.store.read(tx, key, true);
         if (!current || current.status !== 'parked') throw new ConsumerMessageNotParkedError(this.name, key, current?.status);
-        if (event && this.ordering === 'stream') await this.store.lockStream(tx, event.metadata.streamId);
-        if (event) await this.store.finish(tx, event, { key, resolution: 'skipped', reason });
+        if (event) {
+          await this.store.lockStream(tx, event.metadata.streamId);
+          await this.store.recordInInbox(tx, event.metadata.eventId);
+          await this.store.finish(tx, event, { key, resolution: 'skipped', reason });
+        }
         else await this.store.resolve(tx, key, 'skipped', reason);
       });
       if (event) await this.drainHeld(event.metadata.streamId);
@@ -807,8 +858,16 @@ export class Consumer {
         await client.query('COMMIT');
         return result;
       } catch (error) {
+        if (error instanceof HandlerFailed && error.error instanceof HandlerTimeoutError) {
+          // The handler may still be using the connection: a ROLLBACK would let its next statement
+          // run outside any transaction and commit. Cancel what it runs and drop the connection
+          // instead; the server rolls the transaction back.
+          broken = error.error;
+          const backend = (client as unknown as { processID?: number }).processID;
+          if (backend) await this.pool.query('SELECT pg_cancel_backend($1)', [backend]).catch(() => {});
+          throw error;
+        }
         await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-        if (error instanceof HandlerFailed && error.error instanceof HandlerTimeoutError) broken = error.error;
         throw error;
       }
     } catch (error) {

@@ -30,6 +30,8 @@ export interface ParkRecord {
   readonly error?: ErrorSummary;
   readonly fingerprint?: string;
   readonly attempts: number;
+  /** Parked because earlier versions did not arrive in time. */
+  readonly gap?: boolean;
 }
 
 /** SQL of one consumer: stream positions, held and parked messages, inbox and receipts. Every value is a parameter. */
@@ -52,22 +54,7 @@ export class ConsumerStore {
 
   /** Locks the stream's row for this transaction (creating it at version 0) and reads its state. */
   async lockStream(tx: SqlExecutor, streamId: string): Promise<StreamState> {
-    for (;;) {
-      const rows = await tx.query<{ version: string; parked: string | null }>(
-        `SELECT version,
-                (SELECT min(stream_version) FROM ${this.messages} m
-                  WHERE m.consumer = $1 AND m.source = $2 AND m.stream_id = $3 AND m.status = 'parked') AS parked
-           FROM ${this.streams} WHERE consumer = $1 AND source = $2 AND stream_id = $3 FOR UPDATE`,
-        [this.consumer, this.source, streamId],
-      );
-      const row = rows.rows[0];
-      if (row) return { version: Number(row.version), parkedVersion: row.parked === null ? null : Number(row.parked) };
-      await tx.query(`INSERT INTO ${this.streams} (consumer, source, stream_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
-        this.consumer,
-        this.source,
-        streamId,
-      ]);
-    }
+    return (await this.lockStreams(tx, [streamId])).get(streamId)!;
   }
 
   /**
@@ -79,15 +66,38 @@ export class ConsumerStore {
       `INSERT INTO ${this.streams} (consumer, source, stream_id) SELECT $1, $2, unnest($3::text[]) ORDER BY 3 ON CONFLICT DO NOTHING`,
       [this.consumer, this.source, streamIds],
     );
-    const { rows } = await tx.query<{ stream_id: string; version: string; parked: string | null }>(
-      `SELECT stream_id, version,
-              (SELECT min(stream_version) FROM ${this.messages} m
-                WHERE m.consumer = $1 AND m.source = $2 AND m.stream_id = s.stream_id AND m.status = 'parked') AS parked
-         FROM ${this.streams} s WHERE consumer = $1 AND source = $2 AND stream_id = ANY($3::text[])
-        ORDER BY stream_id FOR UPDATE`,
+    const { rows } = await tx.query<{ stream_id: string; version: string }>(
+      `SELECT stream_id, version FROM ${this.streams}
+        WHERE consumer = $1 AND source = $2 AND stream_id = ANY($3::text[]) ORDER BY stream_id FOR UPDATE`,
       [this.consumer, this.source, streamIds],
     );
-    return new Map(rows.map((r) => [r.stream_id, { version: Number(r.version), parkedVersion: r.parked === null ? null : Number(r.parked) }]));
+    // Read after the locks are held: this statement's snapshot sees rows parked by whoever held
+    // them before us. Parked versions already passed (handled by a redelivery) do not block.
+    const { rows: parked } = await tx.query<{ stream_id: string; parked: string }>(
+      `SELECT m.stream_id, min(m.stream_version) AS parked
+         FROM ${this.messages} m JOIN ${this.streams} s USING (consumer, source, stream_id)
+        WHERE m.consumer = $1 AND m.source = $2 AND m.stream_id = ANY($3::text[]) AND m.status = 'parked' AND m.stream_version > s.version
+        GROUP BY m.stream_id`,
+      [this.consumer, this.source, streamIds],
+    );
+    const parkedBy = new Map(parked.map((r) => [r.stream_id, Number(r.parked)]));
+    return new Map(rows.map((r) => [r.stream_id, { version: Number(r.version), parkedVersion: parkedBy.get(r.stream_id) ?? null }]));
+  }
+
+  /**
+   * Messages parked for a gap whose missing versions have since been handled go back to held, to
+   * be replayed in order. One stream, or all. Resolves to the streams reopened.
+   */
+  async reopenClosedGaps(db: SqlExecutor, streamId: string | null): Promise<string[]> {
+    const { rows } = await db.query<{ stream_id: string }>(
+      `UPDATE ${this.messages} m SET status = 'held', gap = false, reason = NULL, parked_at = NULL
+         FROM ${this.streams} s
+        WHERE m.consumer = $1 AND m.source = $2 AND ($3::text IS NULL OR m.stream_id = $3) AND m.status = 'parked' AND m.gap
+          AND s.consumer = m.consumer AND s.source = m.source AND s.stream_id = m.stream_id AND m.stream_version <= s.version + 1
+        RETURNING m.stream_id`,
+      [this.consumer, this.source, streamId],
+    );
+    return [...new Set(rows.map((r) => r.stream_id))];
   }
 
   /** Records many event ids in the inbox in one statement; resolves to those recorded now (the rest were handled before). */
@@ -155,10 +165,10 @@ export class ConsumerStore {
     const m = event?.metadata;
     await tx.query(
       `INSERT INTO ${this.messages} AS c (consumer, message_key, source, stream_id, stream_version, event_number, event_type, status, body, broker_id,
-              reason, error_type, error_message, error_stack, fingerprint, attempts, parked_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'parked', $8, $9, $10, $11, $12, $13, $14, $15, now())
+              reason, error_type, error_message, error_stack, fingerprint, attempts, gap, parked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'parked', $8, $9, $10, $11, $12, $13, $14, $15, $16, now())
        ON CONFLICT (consumer, message_key) DO UPDATE SET
-         status = 'parked', reason = EXCLUDED.reason, error_type = EXCLUDED.error_type, error_message = EXCLUDED.error_message,
+         status = 'parked', gap = EXCLUDED.gap, reason = EXCLUDED.reason, error_type = EXCLUDED.error_type, error_message = EXCLUDED.error_message,
          error_stack = EXCLUDED.error_stack, fingerprint = EXCLUDED.fingerprint, attempts = c.attempts + EXCLUDED.attempts,
          parked_at = now(), resolved_at = NULL`,
       [
@@ -177,6 +187,7 @@ export class ConsumerStore {
         record.error?.stack ?? null,
         record.fingerprint ?? null,
         record.attempts,
+        record.gap ?? false,
       ],
     );
   }

@@ -89,8 +89,11 @@ export class DeliveryJournal {
   async record(ack: Acknowledgement): Promise<void> {
     await this.pool.query(
       `WITH consumer AS (
-         INSERT INTO ${this.schema}.delivery_consumers AS c (consumer, last_ack_at) VALUES ($1, now())
-         ON CONFLICT (consumer) DO UPDATE SET last_ack_at = now()
+         -- A consumer first known from its acknowledgements counts from the first event it acknowledged
+         -- (it may have joined later); an expected one counts from its declared start.
+         INSERT INTO ${this.schema}.delivery_consumers AS c (consumer, last_ack_at, from_number) VALUES ($1, now(), (SELECT min(f) FROM unnest($2::bigint[]) f))
+         ON CONFLICT (consumer) DO UPDATE SET last_ack_at = now(),
+           from_number = CASE WHEN c.expected THEN c.from_number ELSE least(c.from_number, EXCLUDED.from_number) END
        )
        INSERT INTO ${this.schema}.deliveries (consumer, first_number, last_number, first_handled_at, last_handled_at)
        SELECT $1, unnest($2::bigint[]), unnest($3::bigint[]), unnest($4::timestamptz[]), unnest($5::timestamptz[])`,
@@ -137,21 +140,23 @@ export class DeliveryJournal {
       consumer: string;
       expected: boolean;
       last_ack_at: Date | null;
+      from_number: string;
       handled: string;
       handled_through: string;
       flagged: string;
     }>(
       `WITH flag AS (${this.flagLine()}),
        cov AS (
-         SELECT c.consumer, c.expected, c.last_ack_at,
+         SELECT c.consumer, c.expected, c.last_ack_at, c.from_number,
                 coalesce(range_agg(int8range(d.first_number, d.last_number, '[]')), '{}'::int8multirange) AS covered
            FROM ${this.schema}.delivery_consumers c
            LEFT JOIN ${this.schema}.deliveries d ON d.consumer = c.consumer
-          GROUP BY c.consumer, c.expected, c.last_ack_at)
-       SELECT cov.consumer, cov.expected, cov.last_ack_at,
-              (SELECT coalesce(sum(upper(r) - lower(r)), 0) FROM unnest(cov.covered * int8multirange(int8range(1, $2::bigint + 1))) r) AS handled,
-              coalesce((SELECT upper(r) - 1 FROM unnest(cov.covered) r WHERE lower(r) = 1), 0) AS handled_through,
-              (SELECT coalesce(sum(upper(r) - lower(r)), 0) FROM unnest(int8multirange(int8range(1, flag.n + 1)) - cov.covered) r) AS flagged
+          GROUP BY c.consumer, c.expected, c.last_ack_at, c.from_number)
+       SELECT cov.consumer, cov.expected, cov.last_ack_at, cov.from_number,
+              (SELECT coalesce(sum(upper(r) - lower(r)), 0) FROM unnest(cov.covered * int8multirange(int8range(cov.from_number, $2::bigint + 1))) r) AS handled,
+              coalesce((SELECT upper(r) - 1 FROM unnest(cov.covered) r WHERE r @> cov.from_number), cov.from_number - 1) AS handled_through,
+              (SELECT coalesce(sum(upper(r) - lower(r)), 0)
+                 FROM unnest(int8multirange(int8range(cov.from_number, greatest(cov.from_number, flag.n + 1))) - cov.covered) r) AS flagged
          FROM cov, flag
         ORDER BY cov.consumer`,
       [this.flagAfterMs, head],
@@ -161,7 +166,7 @@ export class DeliveryJournal {
       expected: r.expected,
       handledThrough: Number(r.handled_through),
       handled: Number(r.handled),
-      pending: head - Number(r.handled),
+      pending: Math.max(0, head - Number(r.from_number) + 1) - Number(r.handled),
       flagged: Number(r.flagged),
       lastAcknowledgedAt: r.last_ack_at,
     }));
@@ -188,6 +193,7 @@ export class DeliveryJournal {
            SELECT min(CASE WHEN first_number = last_number THEN first_handled_at ELSE last_handled_at END) AS handled_at
              FROM ${this.schema}.deliveries d
             WHERE d.consumer = c.consumer AND d.last_number >= $1 AND d.first_number <= $1) d ON true
+        WHERE c.from_number <= $1
         ORDER BY c.consumer`,
       [row.event_number],
     );
@@ -212,13 +218,13 @@ export class DeliveryJournal {
     const { rows } = await this.pool.query<{ consumer: string; event_number: string; event_id: string; event_type: string; stream_id: string; created_at: Date }>(
       `WITH flag AS (${this.flagLine()}),
        cov AS (
-         SELECT c.consumer, coalesce(range_agg(int8range(d.first_number, d.last_number, '[]')), '{}'::int8multirange) AS covered
+         SELECT c.consumer, c.from_number, coalesce(range_agg(int8range(d.first_number, d.last_number, '[]')), '{}'::int8multirange) AS covered
            FROM ${this.schema}.delivery_consumers c
            LEFT JOIN ${this.schema}.deliveries d ON d.consumer = c.consumer
           WHERE $2::text IS NULL OR c.consumer = $2
-          GROUP BY c.consumer)
+          GROUP BY c.consumer, c.from_number)
        SELECT cov.consumer, e.event_number, e.event_id, e.event_type, e.stream_id, e.created_at
-         FROM cov, flag, unnest(int8multirange(int8range(1, flag.n + 1)) - cov.covered) AS gap,
+         FROM cov, flag, unnest(int8multirange(int8range(cov.from_number, greatest(cov.from_number, flag.n + 1))) - cov.covered) AS gap,
               LATERAL (SELECT * FROM ${this.schema}.events e
                         WHERE e.event_number >= lower(gap) AND e.event_number < upper(gap)
                         ORDER BY e.event_number LIMIT $3) e

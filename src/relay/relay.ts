@@ -22,8 +22,6 @@ export interface RelayOptions {
   readonly confirmTimeoutMs?: number;
   /** Default `'origin'`: every event of the log is published. */
   readonly startFrom?: StartFrom;
-  /** Publish only the events this returns true for. Default: all. A consumer's stream order check needs whole streams: filter by stream, not by type. */
-  readonly filter?: (event: RecordedEvent) => boolean;
   /**
    * Consumers expected to handle every event of this context. They are listed in delivery status
    * (and their unhandled events flagged) even before their first acknowledgement.
@@ -57,7 +55,6 @@ export function relaySubscription(context: string, options: RelayOptions): Subsc
   if (!Number.isSafeInteger(pages) || pages < 1 || pages > window) throw new ConfigError(`relay: pages must be a whole number from 1 to the window (${window}), got ${pages}`);
   const confirmTimeoutMs = options.confirmTimeoutMs ?? 30_000;
   if (!(confirmTimeoutMs > 0)) throw new ConfigError(`relay: confirmTimeoutMs must be positive, got ${confirmTimeoutMs}`);
-  const filter = options.filter;
   const toMessage = (event: RecordedEvent): OutgoingMessage => ({
     id: event.metadata.eventId,
     source: context,
@@ -72,8 +69,7 @@ export function relaySubscription(context: string, options: RelayOptions): Subsc
     pipeline: {
       depth: pages,
       handle(events) {
-        const messages = (filter ? events.filter(filter) : events).map(toMessage);
-        if (messages.length === 0) return Promise.resolve();
+        const messages = events.map(toMessage);
         return confirmedWithin(transport.publish('events', messages), confirmTimeoutMs, transport.kind);
       },
     },

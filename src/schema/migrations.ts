@@ -225,6 +225,8 @@ CREATE TABLE ${s}.consumer_messages (
   error_stack    text,
   fingerprint    text,
   attempts       integer     NOT NULL DEFAULT 0,
+  -- Parked because earlier versions did not arrive: held again once they do.
+  gap            boolean     NOT NULL DEFAULT false,
   received_at    timestamptz NOT NULL DEFAULT now(),
   parked_at      timestamptz,
   resolved_at    timestamptz,
@@ -257,6 +259,8 @@ CREATE INDEX deliveries_consumer_idx ON ${s}.deliveries (consumer, last_number);
 CREATE TABLE ${s}.delivery_consumers (
   consumer      text        PRIMARY KEY,
   expected      boolean     NOT NULL DEFAULT false,
+  -- Events before this number do not count for this consumer (it joined later).
+  from_number   bigint      NOT NULL DEFAULT 1,
   first_seen_at timestamptz NOT NULL DEFAULT now(),
   last_ack_at   timestamptz
 );

@@ -128,6 +128,19 @@ test('consumer: a gap that does not close is parked after reorderWaitMs; retry a
   }, { message: 'g@3 and g@4 after the retry' });
   assert.deepEqual(rows.map((r) => r.version), [1, 3, 4]);
   await assert.rejects(consumer.messages.retry(parked[0]!.message_key), /is retried, not parked/);
+
+  // A gap that closes after its successor was parked: the parked message is held again and replayed in order.
+  await s.send('h', 1);
+  await s.send('h', 3);
+  await waitFor(async () => (await s.messages('parked')).some((m) => m.stream_version === '3'), { message: 'h@3 parked' });
+  await s.send('h', 4);
+  await s.send('h', 2);
+  const h = await waitFor(async () => {
+    const r = (await s.handled()).filter((x) => x.stream_id === 'h');
+    return r.length === 4 ? r : undefined;
+  }, { message: 'h@2, h@3 and h@4 in order' });
+  assert.deepEqual(h.map((r) => r.version), [1, 2, 3, 4]);
+  assert.deepEqual(await s.messages('parked'), []);
 });
 
 test('consumer: handler failures follow the policy (retries, then park); operator retry and skip', async (t) => {
@@ -188,4 +201,37 @@ test("consumer: startFrom 'arrival' starts a stream it never saw at the first ve
   }, { message: 'late@7 and late@8' });
   assert.deepEqual(rows.map((r) => r.version), [7, 8]);
   await waitFor(async () => (await s.messages('held')).length === 1, { message: 'late@10 held for late@9' });
+});
+
+test('consumer: a handler that times out changes nothing, even what it does after the timeout', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  const pool = createPool(2);
+  const probe = uniqueContext('probe');
+  await pool.query(`CREATE TABLE ${probe} (stream_id text, version int)`);
+  t.after(async () => {
+    await pool.query(`DROP TABLE IF EXISTS ${probe}`);
+    await pool.end();
+  });
+  let calls = 0;
+  await s.start({
+    handlerTimeoutMs: 300,
+    onError: (_error, _event, failure) => (failure.attempt < 2 ? retry({ delayMs: 10 }) : park('gave up')),
+    handlers: {
+      async Noted(_event, meta, { tx }) {
+        calls++;
+        // The first attempt outlives its timeout, then writes: that write must not commit.
+        if (calls === 1) await tx.query('SELECT pg_sleep(0.8)').catch(() => {});
+        await tx.query(`INSERT INTO ${probe} (stream_id, version) VALUES ($1, $2)`, [meta.streamId, meta.streamVersion]).catch(() => {});
+      },
+    },
+  });
+  await s.send('slow', 1);
+  await waitFor(() => calls >= 2, { message: 'a second attempt' });
+  await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${probe}`)).rows[0].n >= 1, { message: 'the retry wrote' });
+  // The first attempt's statement was cancelled and its connection dropped: once no backend runs
+  // it any more, its late INSERT has had its chance to (wrongly) commit.
+  await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(0.8)%' AND state = 'active'`)).rows[0].n === 0, { message: 'first attempt gone' });
+  const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${probe}`);
+  assert.equal(rows[0].n, 1, 'exactly one effect');
 });
