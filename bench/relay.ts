@@ -503,9 +503,10 @@ function logBreakdown(t0: number, ms: number, publishes: readonly Span[], timing
   }
   attribute(t1);
   const per = (x: number) => `${fmt(x)} ms`;
+  const firstRead = Math.min(...timings.read.map(([a]) => a)) - t0;
   log(
     `    relay: ${per(ms)} = publishing ${per(time.publishing)} (${publishes.length} pages, ${(pageTime / Math.max(1, time.publishing)).toFixed(1)} in flight on average)` +
-      ` + waiting for reads ${per(time.reads)} + checkpoints ${per(time.checkpoints)} + node only ${per(time.nodeOnly)} (encoding, loop, start-up)` +
+      ` + waiting for reads ${per(time.reads)} + checkpoints ${per(time.checkpoints)} + node only ${per(time.nodeOnly)} (encoding, loop, start-up: ${per(firstRead)} to the first read)` +
       `; reading ${per(sum(timings.read))} in ${timings.read.length} reads, checkpoints ${per(sum(timings.checkpoint))} in ${timings.checkpoint.length}; node cpu ${cpu.toFixed(0)}%`,
   );
 }

@@ -370,7 +370,7 @@ export class Herald {
    * ```
    */
   relay(options: RelayOptions): RelayHandle {
-    const definition = relaySubscription(this.context, options);
+    const definition = relaySubscription(this.context, options, { pool: this.pool, schema: this.schema });
     this.subscribe(definition);
     const entry = { transport: options.transport, collect: options.collectAcknowledgements ?? true, expected: options.expectedConsumers ?? [] };
     this.relays.set(definition.name, entry);

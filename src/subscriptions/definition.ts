@@ -28,6 +28,25 @@ export const ALREADY_SEEN = 'already-seen' as const;
 /** What `handle()` may return. */
 export type HandleResult = void | typeof ALREADY_SEEN;
 
+/** A page read for a pipelined handler: what it holds, and the last event number it covers. */
+export interface PipelinePage<Items = readonly RecordedEvent[]> {
+  readonly items: Items;
+  /** Events read (a page shorter than the limit means the log was read to its end). */
+  readonly count: number;
+  /** The last event number read; the checkpoint moves here once the page is done. */
+  readonly last: number;
+}
+
+/** How a pipelined subscription reads and handles pages (see {@link SubscriptionDefinition.pipeline}). */
+export interface PipelineDefinition<Items = readonly RecordedEvent[]> {
+  /** Pages in flight at once. */
+  readonly depth: number;
+  /** Reads the page after event number `after` (at most `limit` events). Default: the log's events. */
+  read?(after: number, limit: number): Promise<PipelinePage<Items>>;
+  /** Starts handling a page; the promise settles when the page is done. */
+  handle(items: Items): Promise<void>;
+}
+
 /** A durable, named subscription to a log: Commanded's event-handler contract. */
 export interface SubscriptionDefinition {
   /** Unique on the log and stable across releases: the checkpoint is stored under it. */
@@ -63,7 +82,7 @@ export interface SubscriptionDefinition {
    * flight are dropped, the subscription reports itself unhealthy and reads again from its
    * checkpoint after a backoff. No transaction is involved: for effects outside the database.
    */
-  readonly pipeline?: { readonly depth: number; handle(events: readonly RecordedEvent[]): Promise<void> };
+  readonly pipeline?: PipelineDefinition<any>;
   /** Handles one event. Throwing (or rejecting) fails it; the batch's writes roll back. */
   handle(event: RecordedEvent, metadata: EventMetadata, context: HandlerContext): HandleResult | Promise<HandleResult>;
 }

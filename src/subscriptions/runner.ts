@@ -14,7 +14,7 @@ import { readEvent, readLog } from '../log/read.js';
 import { type AttemptRecord, ParkingStore, type ParkedRow } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
-import type { SubscriptionDefinition, SubscriptionHealth } from './definition.js';
+import type { PipelineDefinition, PipelinePage, SubscriptionDefinition, SubscriptionHealth } from './definition.js';
 import type { Lease } from './lease.js';
 import { LazyTransaction } from './transaction.js';
 
@@ -91,6 +91,7 @@ export class SubscriptionRunner {
   private inFlightPages: { to: number; done: Promise<void>; settled: boolean }[] = [];
   /** Pipelined mode: the last event number handed to the handler (reads continue after it). */
   private readPosition = 0;
+  private pageAhead: { after: number; page: Promise<PipelinePage<unknown>> } | undefined;
   /** The handler call in progress, watched for its timeout by one timer per runner. */
   private inFlight: { startedAt: number; eventNumber: number; reject(error: Error): void } | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -234,7 +235,7 @@ export class SubscriptionRunner {
     if (this.phase === 'running' && this.inFlightPages.length > 0) {
       // A graceful stop finishes the pages in flight, so the next holder does not publish them again.
       try {
-        while (this.inFlightPages.length > 0) await this.checkpointPage();
+        while (this.inFlightPages.length > 0) await this.checkpointPages();
       } catch (error) {
         this.logger.warn({ err: error, subscription: this.name }, 'herald: pages in flight not checkpointed at stop');
         await this.dropPipeline();
@@ -249,7 +250,7 @@ export class SubscriptionRunner {
 
   /** One turn of the loop: due retries and operator requests first, then new events of the log. */
   private async step(): Promise<void> {
-    if (this.definition.pipeline) return this.pipelineStep(this.definition.pipeline);
+    if (this.definition.pipeline) return this.pipelineStep(this.definition.pipeline as PipelineDefinition<unknown>);
     if (this.needsRepair) await this.repair();
     if (this.blocked.size > 0) await this.handleDueHeads();
     if (!this.running) return;
@@ -273,45 +274,66 @@ export class SubscriptionRunner {
    * One turn in pipelined mode: checkpoint the pages that are done (in order), hand the next page
    * to the handler while earlier ones are still in flight, or wait for the log.
    */
-  private async pipelineStep(pipeline: NonNullable<SubscriptionDefinition['pipeline']>): Promise<void> {
+  private async pipelineStep(pipeline: PipelineDefinition<unknown>): Promise<void> {
     if (this.readPosition < this.position) this.readPosition = this.position;
-    while (this.inFlightPages.length > 0 && (this.inFlightPages[0]!.settled || this.inFlightPages.length >= pipeline.depth)) {
-      await this.checkpointPage();
+    if (this.inFlightPages.length > 0 && (this.inFlightPages[0]!.settled || this.inFlightPages.length >= pipeline.depth)) {
+      await this.checkpointPages();
     }
     if (this.mustRead || this.readPosition < this.knownHead) {
       this.mustRead = false;
-      const batch = await this.nextBatch(this.readPosition);
-      if (batch.length > 0) {
-        const to = batch[batch.length - 1]!.metadata.eventNumber;
-        const page = { to, done: pipeline.handle(batch), settled: false };
-        page.done.then(
-          () => {
-            page.settled = true;
-            this.wakeup.notify();
-          },
-          () => {
-            page.settled = true;
-            this.wakeup.notify();
-          },
-        );
+      const read = await this.nextPage(pipeline, this.readPosition);
+      if (read.count > 0) {
+        const page = { to: read.last, done: pipeline.handle(read.items), settled: false };
+        const settled = () => {
+          page.settled = true;
+          this.wakeup.notify();
+        };
+        page.done.then(settled, settled);
         this.inFlightPages.push(page);
-        this.readPosition = to;
-        if (batch.length === this.batchSize) this.mustRead = true;
+        this.readPosition = read.last;
+        if (read.count === this.batchSize) this.mustRead = true;
         return;
       }
     }
-    if (this.inFlightPages.length > 0) return this.checkpointPage();
+    if (this.inFlightPages.length > 0) return this.checkpointPages();
     if (!(await this.wakeup.wait(this.timing.pollMs))) this.mustRead = true;
   }
 
-  /** Waits for the oldest page in flight, then moves the checkpoint past it (one statement, no transaction). */
-  private async checkpointPage(): Promise<void> {
-    const page = this.inFlightPages[0]!;
-    await page.done;
-    this.inFlightPages.shift();
-    const moved = !this.leaseLost && (await this.lease.checkpoint(this.pool, this.position, page.to, { durable: false, notify: this.progressChannel }));
+  /** The next page for a pipelined handler; a full page starts reading the one after it. */
+  private async nextPage(pipeline: PipelineDefinition<unknown>, after: number): Promise<PipelinePage<unknown>> {
+    const read = (from: number): Promise<PipelinePage<unknown>> =>
+      pipeline.read
+        ? pipeline.read(from, this.batchSize)
+        : readLog(this.pool, this.quotedSchema, from, this.batchSize).then((events) => ({
+            items: events,
+            count: events.length,
+            last: events[events.length - 1]?.metadata.eventNumber ?? from,
+          }));
+    const ahead = this.pageAhead;
+    this.pageAhead = undefined;
+    const page = ahead && ahead.after === after ? await ahead.page : await read(after);
+    if (page.count === this.batchSize) {
+      const next = read(page.last);
+      next.catch(() => {}); // a failed read-ahead is read again normally
+      this.pageAhead = { after: page.last, page: next };
+    }
+    return page;
+  }
+
+  /**
+   * Waits for the oldest page in flight, then moves the checkpoint past it and past every later
+   * page already done, in one statement (no transaction).
+   */
+  private async checkpointPages(): Promise<void> {
+    await this.inFlightPages[0]!.done;
+    let to = this.inFlightPages.shift()!.to;
+    while (this.inFlightPages[0]?.settled) {
+      await this.inFlightPages[0].done; // a rejection fails the turn: nothing after it moves
+      to = this.inFlightPages.shift()!.to;
+    }
+    const moved = !this.leaseLost && (await this.lease.checkpoint(this.pool, this.position, to, { durable: false, notify: this.progressChannel }));
     if (!moved) throw this.lost();
-    this.position = page.to;
+    this.position = to;
     this.hooks.progress(this.name, this.position);
   }
 
@@ -320,6 +342,7 @@ export class SubscriptionRunner {
     const pages = this.inFlightPages;
     this.inFlightPages = [];
     this.readAhead = undefined;
+    this.pageAhead = undefined;
     this.readPosition = this.position;
     // Let the pages in flight settle first, so a retry never overlaps with them.
     await Promise.allSettled(pages.map((p) => p.done));
@@ -373,6 +396,7 @@ export class SubscriptionRunner {
     this.renewTimer = undefined;
     this.watchdog = undefined;
     this.readAhead = undefined;
+    this.pageAhead = undefined;
     if (this.phase === 'running') this.phase = 'standby';
   }
 

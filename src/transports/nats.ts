@@ -46,6 +46,7 @@ import {
 import { describe, TransportError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Channel, ConsumeOptions, Consumption, Delivery, OutgoingMessage, Transport, TransportHealth } from './transport.js';
+import { positiveOption, startConsumption } from './support.js';
 
 const KIND = 'nats';
 
@@ -131,13 +132,13 @@ function resolve(options: NatsOptions): Settings {
     subject: options.subject ?? ((m, channel) => (channel === 'events' ? `herald.${token(m.source)}.${token(m.type)}` : `herald-acks.${token(m.source)}`)),
     streamSubjects:
       options.streamSubjects ?? ((source, channel) => (channel === 'events' ? [`herald.${token(source)}.>`] : [`herald-acks.${token(source)}`])),
-    duplicateWindowMs: positive(options.duplicateWindowMs, 120_000, 'duplicateWindowMs'),
-    ackWaitMs: positive(options.ackWaitMs, 30_000, 'ackWaitMs'),
+    duplicateWindowMs: positiveOption(KIND, options.duplicateWindowMs, 120_000, 'duplicateWindowMs'),
+    ackWaitMs: positiveOption(KIND, options.ackWaitMs, 30_000, 'ackWaitMs'),
     storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
-    replicas: positive(options.replicas, 1, 'replicas'),
-    timeoutMs: positive(options.timeoutMs, 5000, 'timeoutMs'),
-    reconnectInitialMs: positive(options.reconnectMs?.initial, 100, 'reconnectMs.initial'),
-    reconnectMaxMs: positive(options.reconnectMs?.max, 5000, 'reconnectMs.max'),
+    replicas: positiveOption(KIND, options.replicas, 1, 'replicas'),
+    timeoutMs: positiveOption(KIND, options.timeoutMs, 5000, 'timeoutMs'),
+    reconnectInitialMs: positiveOption(KIND, options.reconnectMs?.initial, 100, 'reconnectMs.initial'),
+    reconnectMaxMs: positiveOption(KIND, options.reconnectMs?.max, 5000, 'reconnectMs.max'),
     connection: options.connection ?? {},
     logger: options.logger,
   };
@@ -194,19 +195,7 @@ class NatsTransport implements Transport {
       forgetStream: () => this.streams.delete(this.settings.stream(options.source, options.channel)),
       note: (message) => this.note(message),
     });
-    this.consumptions.add(consumption);
-    try {
-      await consumption.start();
-    } catch (error) {
-      this.consumptions.delete(consumption);
-      throw error;
-    }
-    return {
-      close: async () => {
-        this.consumptions.delete(consumption);
-        await consumption.close();
-      },
-    };
+    return startConsumption(this.consumptions, consumption);
   }
 
   health(): TransportHealth {
@@ -541,8 +530,3 @@ function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
 
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new TransportError(KIND, `${name} must be a positive number, got ${value}`);
-  return value;
-}

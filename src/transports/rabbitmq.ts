@@ -25,6 +25,7 @@ import type { Channel as AmqpChannel, ChannelModel, ConfirmChannel, ConsumeMessa
 import { describe, TransportError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Channel, ConsumeOptions, Consumption, Delivery, OutgoingMessage, Transport, TransportHealth } from './transport.js';
+import { positiveOption, redact, startConsumption } from './support.js';
 
 const KIND = 'rabbitmq';
 const CONTENT_TYPE = 'application/cloudevents+json';
@@ -122,10 +123,10 @@ function resolve(options: RabbitMqOptions): Settings {
     bindingKeys: options.bindingKeys ?? ['#'],
     queueArguments: { ...(singleActive ? { 'x-single-active-consumer': true } : {}), ...options.queueArguments },
     declareGroups: options.declareGroups ?? (() => []),
-    connectTimeoutMs: positive(options.connectTimeoutMs, 5000, 'connectTimeoutMs'),
-    confirmTimeoutMs: positive(options.confirmTimeoutMs, 30_000, 'confirmTimeoutMs'),
-    reconnectInitialMs: positive(options.reconnectMs?.initial, 100, 'reconnectMs.initial'),
-    reconnectMaxMs: positive(options.reconnectMs?.max, 5000, 'reconnectMs.max'),
+    connectTimeoutMs: positiveOption(KIND, options.connectTimeoutMs, 5000, 'connectTimeoutMs'),
+    confirmTimeoutMs: positiveOption(KIND, options.confirmTimeoutMs, 30_000, 'confirmTimeoutMs'),
+    reconnectInitialMs: positiveOption(KIND, options.reconnectMs?.initial, 100, 'reconnectMs.initial'),
+    reconnectMaxMs: positiveOption(KIND, options.reconnectMs?.max, 5000, 'reconnectMs.max'),
     logger: options.logger,
   };
 }
@@ -166,19 +167,7 @@ class RabbitMqTransport implements Transport {
     const consumption = new RabbitMqConsumption(this.settings, options, onDelivery, (message) => {
       this.lastError = message;
     });
-    this.consumptions.add(consumption);
-    try {
-      await consumption.start();
-    } catch (error) {
-      this.consumptions.delete(consumption);
-      throw error;
-    }
-    return {
-      close: async () => {
-        this.consumptions.delete(consumption);
-        await consumption.close();
-      },
-    };
+    return startConsumption(this.consumptions, consumption);
   }
 
   health(): TransportHealth {
@@ -517,13 +506,4 @@ function checkPrefetch(prefetch: number): void {
   }
 }
 
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new TransportError(KIND, `${name} must be a positive number, got ${value}`);
-  return value;
-}
 
-/** The URL without its password, for messages. */
-function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
-}

@@ -35,6 +35,7 @@ import { Redis, type RedisOptions as IoRedisOptions } from 'ioredis';
 import { describe, TransportError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Channel, ConsumeOptions, Consumption, Delivery, OutgoingMessage, Transport, TransportHealth } from './transport.js';
+import { positiveOption, redact, startConsumption } from './support.js';
 
 const KIND = 'redis';
 /** How long one blocking read waits for new entries; also bounds how late a nack or claim is served. */
@@ -103,12 +104,12 @@ function resolve(options: RedisOptions): Settings {
     url: options.url ?? 'redis://127.0.0.1:6379',
     client: options.client ?? {},
     key: options.key ?? ((source, channel) => (channel === 'events' ? `herald:${source}` : `herald:${source}:acks`)),
-    claimIdleMs: positive(options.claimIdleMs, 30_000, 'claimIdleMs'),
+    claimIdleMs: positiveOption(KIND, options.claimIdleMs, 30_000, 'claimIdleMs'),
     consumerName: options.consumerName ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
     maxLen: options.maxLen,
-    timeoutMs: positive(options.timeoutMs, 5000, 'timeoutMs'),
-    reconnectInitialMs: positive(options.reconnectMs?.initial, 100, 'reconnectMs.initial'),
-    reconnectMaxMs: positive(options.reconnectMs?.max, 5000, 'reconnectMs.max'),
+    timeoutMs: positiveOption(KIND, options.timeoutMs, 5000, 'timeoutMs'),
+    reconnectInitialMs: positiveOption(KIND, options.reconnectMs?.initial, 100, 'reconnectMs.initial'),
+    reconnectMaxMs: positiveOption(KIND, options.reconnectMs?.max, 5000, 'reconnectMs.max'),
     logger: options.logger,
   };
 }
@@ -216,21 +217,7 @@ class RedisTransport implements Transport {
     const name = `${key}\n${options.group}\n${consumer}`;
     this.names.add(name);
     const consumption = new RedisConsumption(this.settings, options, key, consumer, onDelivery, this.client(), (message) => this.note(message));
-    this.consumptions.add(consumption);
-    try {
-      await consumption.start();
-    } catch (error) {
-      this.consumptions.delete(consumption);
-      this.names.delete(name);
-      throw error;
-    }
-    return {
-      close: async () => {
-        this.consumptions.delete(consumption);
-        await consumption.close();
-        this.names.delete(name);
-      },
-    };
+    return startConsumption(this.consumptions, consumption, () => this.names.delete(name));
   }
 
   health(): TransportHealth {
@@ -531,13 +518,4 @@ function field(fields: Buffer[], name: string): Buffer | undefined {
   return undefined;
 }
 
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new TransportError(KIND, `${name} must be a positive number, got ${value}`);
-  return value;
-}
 
-/** The URL without its password, for messages. */
-function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
-}
