@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHerald } from '../../src/index.js';
+import { createHerald, type NewEvent } from '../../src/index.js';
 import { TransportError } from '../../src/errors.js';
 import { decodeCloudEvent, encodeCloudEvent } from '../../src/transports/cloudevents.js';
 import type { Channel, OutgoingMessage, Transport } from '../../src/transports/transport.js';
@@ -50,7 +50,7 @@ test('relay: the CloudEvents PostgreSQL builds decode exactly like encodeCloudEv
     await dropContext(pool, context);
     await pool.end();
   });
-  const samples = [
+  const samples: NewEvent[] = [
     { type: 'Plain', data: { a: 1 } },
     { type: 'Nested', data: { list: [1, 'two', null, { deep: true }], text: 'ünïcødé ✓ "quoted" \\ back' }, causationId: 'c-1', correlationId: 'k-1' },
     { type: 'Traced', data: {}, metadata: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tenant: 'acme', n: 3 } },
