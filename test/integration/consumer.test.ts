@@ -92,7 +92,7 @@ test('consumer: a stream arriving out of order is held and handled in version or
   await s.send('b', 1);
   await s.send('a', 3);
   await waitFor(async () => (await s.handled()).length === 1, { message: 'b handled while a waits' });
-  assert.equal((await s.messages('held')).length, 2, 'a@2 and a@3 held');
+  await waitFor(async () => (await s.messages('held')).length === 2, { message: 'a@2 and a@3 held' });
   await s.send('a', 1);
   const rows = await waitFor(async () => {
     const r = await s.handled();
@@ -120,7 +120,7 @@ test('consumer: a gap that does not close is parked after reorderWaitMs; retry a
   }, { message: 'g@3 parked' });
   assert.equal(parked[0]!.stream_version, '3');
   assert.match(parked[0]!.reason, /stream version 2 did not arrive within 300 ms/);
-  assert.equal((await s.messages('held')).length, 1, 'g@4 still held behind it');
+  await waitFor(async () => (await s.messages('held')).length === 1, { message: 'g@4 still held behind it' });
   assert.deepEqual(await consumer.messages.retry(parked[0]!.message_key), { status: 'retried' });
   const rows = await waitFor(async () => {
     const r = await s.handled();
@@ -161,7 +161,7 @@ test('consumer: handler failures follow the policy (retries, then park); operato
   assert.equal(attempts, 3);
   const [parked] = await s.messages('parked');
   assert.equal(parked!.reason, 'three strikes');
-  assert.equal((await s.messages('held')).length, 1, 'p@2 waits behind p@1');
+  await waitFor(async () => (await s.messages('held')).length === 1, { message: 'p@2 waits behind p@1' });
   const again = await consumer.messages.retry(parked!.message_key);
   assert.equal(again.status, 'parked');
   assert.match(again.reason ?? '', /cannot note poison/);
