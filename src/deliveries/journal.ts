@@ -107,11 +107,50 @@ export class DeliveryJournal {
     );
   }
 
-  /** Reads acknowledgements from the transport's `acks` channel into the journal until closed. */
-  collect(transport: Transport): Promise<Consumption> {
-    return transport.consume({ channel: 'acks', source: this.context, group: 'sender', prefetch: 16 }, (delivery) => {
+  /**
+   * Reads acknowledgements from the transport's `acks` channel into the journal until closed, and
+   * compacts the journal every `compactEveryMs` (default one minute) meanwhile.
+   */
+  async collect(transport: Transport, compactEveryMs = 60_000): Promise<Consumption> {
+    const consumption = await transport.consume({ channel: 'acks', source: this.context, group: 'sender', prefetch: 16 }, (delivery) => {
       void this.receive(delivery);
     });
+    const timer = setInterval(() => {
+      this.compact().catch((error) => this.logger.warn({ err: error }, 'herald: delivery journal compaction failed (will retry)'));
+    }, compactEveryMs);
+    timer.unref();
+    return {
+      close: async () => {
+        clearInterval(timer);
+        await consumption.close();
+      },
+    };
+  }
+
+  /**
+   * Merges each consumer's acknowledged ranges older than `olderThanMs` into as few rows as the
+   * gaps allow, so the journal stays small. A merged row keeps the earliest and latest handling
+   * times of what it merged (a journey then reports the latest). One statement per consumer:
+   * concurrent compactions cannot lose ranges.
+   */
+  async compact(olderThanMs = 60_000): Promise<void> {
+    const { rows } = await this.pool.query<{ consumer: string }>(`SELECT consumer FROM ${this.schema}.delivery_consumers`);
+    for (const { consumer } of rows) {
+      await this.pool.query(
+        `WITH old AS (
+           DELETE FROM ${this.schema}.deliveries
+            WHERE consumer = $1 AND received_at < now() - $2 * interval '1 millisecond'
+           RETURNING first_number, last_number, first_handled_at, last_handled_at),
+         merged AS (SELECT unnest(range_agg(int8range(first_number, last_number, '[]'))) AS r FROM old)
+         INSERT INTO ${this.schema}.deliveries (consumer, first_number, last_number, first_handled_at, last_handled_at, received_at)
+         SELECT $1, lower(m.r), upper(m.r) - 1,
+                (SELECT min(o.first_handled_at) FROM old o WHERE int8range(o.first_number, o.last_number, '[]') && m.r),
+                (SELECT max(o.last_handled_at) FROM old o WHERE int8range(o.first_number, o.last_number, '[]') && m.r),
+                now() - $2 * interval '1 millisecond'
+           FROM merged m`,
+        [consumer, olderThanMs],
+      );
+    }
   }
 
   private async receive(delivery: Delivery): Promise<void> {
@@ -148,7 +187,7 @@ export class DeliveryJournal {
       `WITH flag AS (${this.flagLine()}),
        cov AS (
          SELECT c.consumer, c.expected, c.last_ack_at, c.from_number,
-                coalesce(range_agg(int8range(d.first_number, d.last_number, '[]')), '{}'::int8multirange) AS covered
+                coalesce(range_agg(int8range(d.first_number, d.last_number, '[]')) FILTER (WHERE d.consumer IS NOT NULL), '{}'::int8multirange) AS covered
            FROM ${this.schema}.delivery_consumers c
            LEFT JOIN ${this.schema}.deliveries d ON d.consumer = c.consumer
           GROUP BY c.consumer, c.expected, c.last_ack_at, c.from_number)
@@ -218,7 +257,7 @@ export class DeliveryJournal {
     const { rows } = await this.pool.query<{ consumer: string; event_number: string; event_id: string; event_type: string; stream_id: string; created_at: Date }>(
       `WITH flag AS (${this.flagLine()}),
        cov AS (
-         SELECT c.consumer, c.from_number, coalesce(range_agg(int8range(d.first_number, d.last_number, '[]')), '{}'::int8multirange) AS covered
+         SELECT c.consumer, c.from_number, coalesce(range_agg(int8range(d.first_number, d.last_number, '[]')) FILTER (WHERE d.consumer IS NOT NULL), '{}'::int8multirange) AS covered
            FROM ${this.schema}.delivery_consumers c
            LEFT JOIN ${this.schema}.deliveries d ON d.consumer = c.consumer
           WHERE $2::text IS NULL OR c.consumer = $2
