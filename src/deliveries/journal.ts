@@ -169,6 +169,9 @@ export class DeliveryJournal {
       await delivery.ack();
     } catch (error) {
       this.logger.warn({ err: error }, 'herald: could not store a delivery acknowledgement; it will be redelivered');
+      // Hand it back after a pause: RabbitMQ redelivers a nacked message at once, which would spin
+      // while the database is away.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
       await delivery.nack();
     }
   }
