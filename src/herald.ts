@@ -1,4 +1,4 @@
-import { checkout } from './sql/executor.js';
+import { checkout, guardPool } from './sql/executor.js';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -168,6 +168,7 @@ export class Herald {
     this.context = validateSqlName('context', options.context);
     if (this.context.length > 48) throw new ConfigError(`createHerald: context '${this.context}' is longer than 48 characters`);
     this.pool = options.pool;
+    guardPool(this.pool);
     this.schema = quoteIdent(this.context);
     this.channel = `herald_${this.context}`;
     this.logger = options.logger ?? silentLogger;

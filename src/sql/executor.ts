@@ -76,3 +76,20 @@ export async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
   };
   return client;
 }
+
+const GUARDED = Symbol('herald.guardedPool');
+
+/**
+ * Gives every connection the pool opens from now on a permanent `error` listener. A server that
+ * terminates a backend makes `pg` emit `error` on its client; on a client nobody listens to at
+ * that instant, that would crash the process. The failure still reaches whoever uses the client
+ * (its next query fails, and the pool drops it). Idempotent per pool.
+ */
+export function guardPool(pool: pg.Pool): void {
+  const marked = pool as pg.Pool & { [GUARDED]?: true };
+  if (marked[GUARDED]) return;
+  marked[GUARDED] = true;
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
+}
