@@ -18,9 +18,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { createHerald, type NewEvent } from '../src/index.js';
+import { createHerald } from '../src/index.js';
 import { EVENT_COLUMNS } from '../src/log/records.js';
-import { type BenchResult, QUICK, fmt, interleaved, log, median, orderPayload, ratioResult, type Schemas } from './lib.js';
+import { type BenchResult, QUICK, appendOrders, fmt, interleaved, log, median, ratioResult, type Schemas } from './lib.js';
 
 export interface CatchupContext {
   readonly runtimePool: pg.Pool;
@@ -34,22 +34,9 @@ const ROUNDS = QUICK ? 1 : 4;
 const SEED_WRITERS = 4;
 
 async function seed(pool: pg.Pool, context: string): Promise<void> {
-  const herald = createHerald({ pool, context });
-  await herald.migrate();
   const appends = TOTAL / PER_APPEND;
-  let next = 0;
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: SEED_WRITERS }, async () => {
-      for (let a = next++; a < appends; a = next++) {
-        const events: NewEvent[] = Array.from({ length: PER_APPEND }, (_, i) => ({
-          type: 'OrderPlaced',
-          data: orderPayload(`order-${a}-${i}`, a * PER_APPEND + i),
-        }));
-        await herald.append(`catchup-stream-${a}`, events);
-      }
-    }),
-  );
+  await appendOrders(pool, context, { total: TOTAL, perAppend: PER_APPEND, writers: SEED_WRITERS, streamPrefix: 'catchup-stream' });
   const t1 = performance.now();
   log(`  seeded ${fmt(TOTAL)} events in ${fmt(appends)} appends: ${((t1 - t0) / 1000).toFixed(1)} s`);
 

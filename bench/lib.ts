@@ -8,6 +8,7 @@ import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { createHerald, type NewEvent } from '../src/index.js';
 
 /** One line of `bench/results/latest.json`. */
 export interface BenchResult {
@@ -208,4 +209,27 @@ export function writeResults(path: string, results: readonly BenchResult[]): voi
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(results, null, 2)}\n`);
   renameSync(tmp, path);
+}
+
+/** Appends `total` OrderPlaced events, `perAppend` per append, from `writers` concurrent writers (benchmark seeding). */
+export async function appendOrders(
+  pool: pg.Pool,
+  context: string,
+  options: { total: number; perAppend: number; writers: number; streamPrefix: string },
+): Promise<void> {
+  const herald = createHerald({ pool, context });
+  await herald.migrate();
+  const appends = options.total / options.perAppend;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: options.writers }, async () => {
+      for (let a = next++; a < appends; a = next++) {
+        const events: NewEvent[] = Array.from({ length: options.perAppend }, (_, i) => ({
+          type: 'OrderPlaced',
+          data: orderPayload(`order-${a}-${i}`, a * options.perAppend + i),
+        }));
+        await herald.append(`${options.streamPrefix}-${a}`, events);
+      }
+    }),
+  );
 }

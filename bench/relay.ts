@@ -52,7 +52,7 @@
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { createHerald, type NewEvent } from '../src/index.js';
+import { createHerald } from '../src/index.js';
 import { readLog } from '../src/log/read.js';
 import { quoteIdent } from '../src/sql/identifiers.js';
 import { encodeCloudEvent } from '../src/transports/cloudevents.js';
@@ -60,6 +60,7 @@ import type { OutgoingMessage, Transport } from '../src/transports/transport.js'
 import {
   type BenchResult,
   QUICK,
+  appendOrders,
   type Schemas,
   extraPool,
   fmt,
@@ -243,22 +244,9 @@ async function retryOnce<T>(label: string, run: () => Promise<T>): Promise<T> {
 // ------------------------------------------------------------------ setup
 
 async function seed(pool: pg.Pool, context: string): Promise<void> {
-  const herald = createHerald({ pool, context });
-  await herald.migrate();
   const appends = TOTAL / PER_APPEND;
-  let next = 0;
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: SEED_WRITERS }, async () => {
-      for (let a = next++; a < appends; a = next++) {
-        const events: NewEvent[] = Array.from({ length: PER_APPEND }, (_, i) => ({
-          type: 'OrderPlaced',
-          data: orderPayload(`order-${a}-${i}`, a * PER_APPEND + i),
-        }));
-        await herald.append(`relay-stream-${a}`, events);
-      }
-    }),
-  );
+  await appendOrders(pool, context, { total: TOTAL, perAppend: PER_APPEND, writers: SEED_WRITERS, streamPrefix: 'relay-stream' });
   const sequencer = createHerald({ pool, context, sequencer: { batchSize: 1000 } });
   await sequencer.start();
   await sequencer.stop();
