@@ -3,9 +3,8 @@
  * child writer process (bench/latency-writer.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import type { Herald, NewEvent } from '../src/index.js';
-import { QUICK, orderPayload, sleep, wallNow } from './lib.js';
+import { QUICK, openLoop, orderPayload } from './lib.js';
 
 /**
  * 1000 events/s as 1000 independent transactions/s of one event each (one command → one event,
@@ -36,40 +35,18 @@ export async function runOpenLoopWriter(herald: Herald): Promise<WriterOutcome> 
   const { transactionsPerSecond, eventsPerTransaction, warmupMs, measureMs } = LOAD;
   const total = Math.round(((warmupMs + measureMs) / 1000) * transactionsPerSecond);
   const firstMeasured = Math.round((warmupMs / 1000) * transactionsPerSecond);
-  const commits: [string, number][] = [];
-  const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
-  let maxBehindMs = 0;
-
-  const fire = (i: number) => {
-    const streamId = `order-${randomUUID()}`;
-    const events: NewEvent[] = Array.from({ length: eventsPerTransaction }, (_, k) => ({
-      type: 'OrderPlaced',
-      data: orderPayload(streamId, i * eventsPerTransaction + k),
-    }));
-    const p = herald
-      .transaction((tx) => herald.append(tx, streamId, events))
-      .then((result) => {
-        const committedAt = wallNow();
-        if (i >= firstMeasured) for (const id of result.eventIds) commits.push([id, committedAt]);
-      })
-      .catch((error: unknown) => {
-        failure ??= error;
-      })
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
-  };
-
-  const t0 = performance.now();
-  let next = 0;
-  while (next < total && failure === undefined) {
-    const elapsed = performance.now() - t0;
-    const due = Math.min(total, Math.floor((elapsed * transactionsPerSecond) / 1000) + 1);
-    if (due - next > 1) maxBehindMs = Math.max(maxBehindMs, ((due - 1 - next) * 1000) / transactionsPerSecond);
-    while (next < due) fire(next++);
-    await sleep(1);
-  }
-  await Promise.all([...inFlight]);
-  if (failure !== undefined) throw failure;
-  return { commits, transactions: total, seconds: (performance.now() - t0) / 1000, maxBehindMs };
+  const { commits, seconds, maxBehindMs } = await openLoop({
+    total,
+    perSecond: transactionsPerSecond,
+    firstMeasured,
+    write: async (i) => {
+      const streamId = `order-${randomUUID()}`;
+      const events: NewEvent[] = Array.from({ length: eventsPerTransaction }, (_, k) => ({
+        type: 'OrderPlaced',
+        data: orderPayload(streamId, i * eventsPerTransaction + k),
+      }));
+      return (await herald.transaction((tx) => herald.append(tx, streamId, events))).eventIds;
+    },
+  });
+  return { commits, transactions: total, seconds, maxBehindMs };
 }

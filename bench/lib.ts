@@ -233,3 +233,44 @@ export async function appendOrders(
     }),
   );
 }
+
+/**
+ * An open-loop load: `write(i)` is fired on a fixed schedule of `perSecond`, whatever the earlier
+ * ones are doing, so a slow system sees the offered load rather than a throttled one. Resolves to
+ * the commit time of every event id from writes `firstMeasured` on, and how far the schedule fell behind.
+ */
+export async function openLoop(options: {
+  total: number;
+  perSecond: number;
+  firstMeasured: number;
+  write: (i: number) => Promise<readonly string[]>;
+}): Promise<{ commits: [string, number][]; seconds: number; maxBehindMs: number }> {
+  const { total, perSecond, firstMeasured, write } = options;
+  const commits: [string, number][] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  let maxBehindMs = 0;
+  const fire = (i: number) => {
+    const p = write(i)
+      .then((eventIds) => {
+        const committedAt = wallNow();
+        if (i >= firstMeasured) for (const id of eventIds) commits.push([id, committedAt]);
+      })
+      .catch((error: unknown) => {
+        failure ??= error;
+      })
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+  const t0 = performance.now();
+  let next = 0;
+  while (next < total && failure === undefined) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) * perSecond) / 1000) + 1);
+    if (due - next > 1) maxBehindMs = Math.max(maxBehindMs, ((due - 1 - next) * 1000) / perSecond);
+    while (next < due) fire(next++);
+    await sleep(1);
+  }
+  await Promise.all([...inFlight]);
+  if (failure !== undefined) throw failure;
+  return { commits, seconds: (performance.now() - t0) / 1000, maxBehindMs };
+}

@@ -68,6 +68,7 @@ import {
   load,
   log,
   median,
+  openLoop,
   orderPayload,
   percentile,
   ratioResult,
@@ -556,35 +557,16 @@ async function endToEnd(ctx: RelayBenchContext, admin: BrokerAdmin, broker: Brok
       const { eventsPerSecond, warmupMs, measureMs } = E2E;
       const total = Math.round(((warmupMs + measureMs) / 1000) * eventsPerSecond);
       const firstMeasured = Math.round((warmupMs / 1000) * eventsPerSecond);
-      const commits: [string, number][] = [];
-      const inFlight = new Set<Promise<void>>();
-      let failure: unknown;
-      let maxBehindMs = 0;
-      const fire = (i: number) => {
-        const streamId = `order-${randomUUID()}`;
-        const p = sender
-          .append(streamId, { type: 'OrderPlaced', data: orderPayload(streamId, i) })
-          .then((result) => {
-            const committedAt = wallNow();
-            if (i >= firstMeasured) commits.push([result.eventIds[0]!, committedAt]);
-          })
-          .catch((error: unknown) => {
-            failure ??= error;
-          })
-          .finally(() => inFlight.delete(p));
-        inFlight.add(p);
-      };
-      const t0 = performance.now();
-      let next = 0;
-      while (next < total && failure === undefined) {
-        const due = Math.min(total, Math.floor(((performance.now() - t0) * eventsPerSecond) / 1000) + 1);
-        if (due - next > 1) maxBehindMs = Math.max(maxBehindMs, ((due - 1 - next) * 1000) / eventsPerSecond);
-        while (next < due) fire(next++);
-        await sleep(1);
-      }
-      await Promise.all([...inFlight]);
-      if (failure !== undefined) throw failure;
-      const rate = total / ((performance.now() - t0) / 1000);
+      const { commits, seconds, maxBehindMs } = await openLoop({
+        total,
+        perSecond: eventsPerSecond,
+        firstMeasured,
+        write: async (i) => {
+          const streamId = `order-${randomUUID()}`;
+          return (await sender.append(streamId, { type: 'OrderPlaced', data: orderPayload(streamId, i) })).eventIds;
+        },
+      });
+      const rate = total / seconds;
       const deadline = Date.now() + 30_000;
       while (commits.some(([id]) => !handled.has(id))) {
         if (Date.now() > deadline) {
