@@ -110,26 +110,35 @@ export class ParkedEvents {
     return this.requestAll(filter, 'skip_requested', requireReason(reason));
   }
 
+  /**
+   * One statement: it locks the row, decides on the status it locked and returns that status. With
+   * a separate look-up after a failed update, the runner could change the row in between (an
+   * attempt parking it again, a takeover rescheduling it) and the error would name the wrong cause.
+   * Waiting for the lock is short: the runner holds it only while it commits an outcome.
+   */
   private async request(subscription: string, eventNumber: number, status: ParkedStatus, reason: string | null): Promise<void> {
     validateSubscriptionName(subscription);
     if (!Number.isSafeInteger(eventNumber) || eventNumber < 1) throw new InvalidArgumentError('eventNumber', 'use a whole number ≥ 1');
-    const { rows } = await this.pool.query(
-      `UPDATE ${this.table} SET status = $3, reason = coalesce($4, reason)
-        WHERE subscription = $1 AND event_number = $2 AND status IN ('parked', 'scheduled') RETURNING 1`,
+    const { rows } = await this.pool.query<{ status: ParkedStatus; requested: boolean }>(
+      `WITH seen AS (
+         SELECT status FROM ${this.table} WHERE subscription = $1 AND event_number = $2 FOR UPDATE
+       ), requested AS (
+         UPDATE ${this.table} SET status = $3, reason = coalesce($4, reason)
+          WHERE subscription = $1 AND event_number = $2 AND (SELECT status FROM seen) IN ('parked', 'scheduled')
+          RETURNING 1
+       )
+       SELECT status, EXISTS (SELECT 1 FROM requested) AS requested FROM seen`,
       [subscription, eventNumber, status, reason],
     );
-    if (rows.length === 0) {
-      const current = await this.pool.query<{ status: ParkedStatus }>(
-        `SELECT status FROM ${this.table} WHERE subscription = $1 AND event_number = $2`,
-        [subscription, eventNumber],
-      );
-      const found = current.rows[0]?.status;
-      if (found === 'retry_requested' || found === 'retrying' || found === 'skip_requested') {
-        throw new ParkedEventBusyError(subscription, eventNumber, found);
-      }
-      throw new NotParkedError(subscription, eventNumber, found);
+    const found = rows[0];
+    if (found?.requested) {
+      await this.wake();
+      return;
     }
-    await this.wake();
+    if (found?.status === 'retry_requested' || found?.status === 'retrying' || found?.status === 'skip_requested') {
+      throw new ParkedEventBusyError(subscription, eventNumber, found.status);
+    }
+    throw new NotParkedError(subscription, eventNumber, found?.status);
   }
 
   private async requestAll(filter: ParkedFilter, status: ParkedStatus, reason: string | null): Promise<number> {
