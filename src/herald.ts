@@ -15,6 +15,7 @@ import type { ErrorAction, FailureContext } from './handlers/policy.js';
 import { Inbox, type InboxOptions } from './inbox/inbox.js';
 import { ParkedEvents } from './parking/operator.js';
 import { appendToStream, prepareEvents, validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
+import { readOpenAppends, type OpenAppend } from './log/open-appends.js';
 import { readHead, readLog, readStream } from './log/read.js';
 import { Sequencer, type SequencerOptions } from './log/sequencer.js';
 import { Listener } from './runtime/listener.js';
@@ -89,6 +90,12 @@ export interface LogStatus {
   readonly head: number;
   /** Committed events not sequenced yet (normally 0 or a few in flight). */
   readonly unsequenced: number;
+  /**
+   * Sessions (any process) whose open transaction appended to this log, oldest first. Until they
+   * end, their events stay invisible and other appends to their streams wait: one listed for long,
+   * `idle in transaction`, is an application that forgot to commit.
+   */
+  readonly openAppends: readonly OpenAppend[];
   readonly subscriptions: readonly SubscriptionStatus[];
   /** Relays running in this process, with their health (unhealthy while the broker fails). */
   readonly relays: readonly ({ readonly name: string; readonly active: boolean } & SubscriptionHealth)[];
@@ -464,7 +471,7 @@ export class Herald {
     await this.writerNotify;
   }
 
-  /** Head of the log and every subscription's position, lag, state and lease holder (all processes). */
+  /** Head of the log, open appends, and every subscription's position, lag, state and lease holder (all processes). */
   async status(): Promise<LogStatus> {
     const head = await readHead(this.pool, this.schema);
     const { rows } = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.schema}.events WHERE event_number IS NULL`);
@@ -472,6 +479,7 @@ export class Herald {
       context: this.context,
       head,
       unsequenced: Number(rows[0]?.n ?? 0),
+      openAppends: await readOpenAppends(this.pool, this.context),
       subscriptions: await readSubscriptionStatus(this.pool, this.schema, head),
       relays: [...this.relays.keys()].map((name) => {
         const runner = this.runners.get(name)!;

@@ -5,7 +5,7 @@
 export { Herald, createHerald, type HeraldOptions, type HeraldEvents, type LogStatus } from './herald.js';
 export * from './errors.js';
 export * from './events/index.js';
-export type { AppendOptions, AppendResult, ExpectedVersion } from './log/index.js';
+export type { AppendOptions, AppendResult, ExpectedVersion, OpenAppend } from './log/index.js';
 export * from './subscriptions/index.js';
 export { type SqlExecutor, pgExecutor } from './sql/index.js';
 export { migrate, type MigrateResult } from './schema/migrate.js';
