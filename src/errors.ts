@@ -1,12 +1,43 @@
 /**
  * Typed errors. Every error Herald throws on purpose is a {@link HeraldError} with a stable
- * `code`, so callers can branch on `err.code` (or `instanceof`) instead of parsing messages.
+ * `code` from {@link ERROR_CODES}, so callers can branch on `err.code` (or `instanceof`) instead
+ * of parsing messages. Each code is defined once, here (like Fastify's `lib/errors.js`).
  */
+
+/** Every error code Herald uses, with what it means. */
+export const ERROR_CODES = {
+  HERALD_INVALID_EVENT_PAYLOAD: 'An event payload failed its schema; nothing was written.',
+  HERALD_PAYLOAD_NOT_SERIALIZABLE: 'A payload holds a value that would not survive the JSON round trip; nothing was written.',
+  HERALD_WRONG_EXPECTED_VERSION: 'The stream was not at the expected version; the transaction must roll back.',
+  HERALD_DUPLICATE_EVENT_ID: 'An event with this id is already in the log.',
+  HERALD_CONSISTENCY_TIMEOUT: 'Strong consistency was not reached in time; the events stay committed.',
+  HERALD_CONSISTENCY_NEEDS_COMMIT: 'Strong consistency needs Herald to see the commit.',
+  HERALD_INVALID_IDENTIFIER: 'A configured identifier (schema, subscription name, …) is not acceptable.',
+  HERALD_CONFIG: 'A configuration value is missing or of the wrong shape.',
+  HERALD_SUBSCRIPTION_INIT_FAILED: "A subscription's init() failed; it did not start.",
+  HERALD_DUPLICATE_SUBSCRIPTION: 'Two subscriptions (or consumers) with one name were registered.',
+  HERALD_LEASE_LOST: "This process no longer holds the subscription's lease.",
+  HERALD_INVALID_ARGUMENT: 'An argument passed to a Herald API is not acceptable.',
+  HERALD_HANDLER_TIMEOUT: 'A handler did not settle within its timeout; its work was abandoned and rolled back.',
+  HERALD_HANDLER_RESULT: 'A handler returned something other than undefined or ALREADY_SEEN.',
+  HERALD_INVALID_POLICY_ANSWER: 'An error policy answered something other than retry, skip, park or stop (or threw).',
+  HERALD_NOT_PARKED: 'An operator action named an event or message that is not parked.',
+  HERALD_PARKED_EVENT_BUSY: 'An operator action raced another one on the same parked event or message.',
+  HERALD_TRANSPORT: 'A broker did not accept or confirm a message, or the connection to it failed.',
+  HERALD_MALFORMED_MESSAGE: 'A received message is not a valid Herald CloudEvent.',
+  HERALD_TRANSACTION_ENDED: 'A connection was used after its transaction ended.',
+  HERALD_LOG_INCONSISTENT: "Herald's own tables disagree with the log (an event a row refers to is missing).",
+  HERALD_SUBSCRIPTION_UNKNOWN: 'An operator action named a subscription this log does not know.',
+} as const;
+
+/** The literal union of Herald's error codes. */
+export type HeraldErrorCode = keyof typeof ERROR_CODES;
+
 export class HeraldError extends Error {
   /** Stable, machine-readable code, e.g. `HERALD_WRONG_EXPECTED_VERSION`. */
-  readonly code: string;
+  readonly code: HeraldErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: HeraldErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -220,5 +251,74 @@ export class MalformedMessageError extends HeraldError {
     readonly eventType?: string,
   ) {
     super('HERALD_MALFORMED_MESSAGE', `Malformed message: ${reason}`);
+  }
+}
+
+/** A handler returned a value: only `undefined` (handled) or `ALREADY_SEEN` mean success. Treated as a failure. */
+export class HandlerResultError extends HeraldError {
+  constructor(readonly returned: unknown) {
+    super('HERALD_HANDLER_RESULT', `Handler returned ${preview(returned)}; return nothing (handled) or ALREADY_SEEN, and throw to fail`);
+  }
+}
+
+/** An error policy threw, or answered something that is not retry, skip, park or stop. The event or message is parked with this reason. */
+export class InvalidPolicyAnswerError extends HeraldError {
+  constructor(
+    readonly answer: unknown,
+    readonly thrown: boolean,
+  ) {
+    super(
+      'HERALD_INVALID_POLICY_ANSWER',
+      thrown ? `The error policy threw: ${describe(answer)}` : `The error policy answered ${preview(answer)}; use retry(), skip(), park() or stop()`,
+    );
+  }
+}
+
+/** A connection was used after its transaction ended (a handler kept `tx` and used it later). */
+export class TransactionEndedError extends HeraldError {
+  constructor() {
+    super('HERALD_TRANSACTION_ENDED', 'This transaction has ended: its connection can no longer be used (do not keep `tx` past the handler)');
+  }
+}
+
+/** A row of Herald's own tables refers to an event the log does not have. */
+export class LogInconsistentError extends HeraldError {
+  constructor(message: string) {
+    super('HERALD_LOG_INCONSISTENT', message);
+  }
+}
+
+/** An operator action named a subscription that this log has never run. */
+export class UnknownSubscriptionError extends HeraldError {
+  constructor(readonly subscription: string) {
+    super('HERALD_SUBSCRIPTION_UNKNOWN', `No subscription named '${subscription}' on this log`);
+  }
+}
+
+function preview(value: unknown): string {
+  if (value instanceof Error) return `an Error (${value.name}: ${value.message})`;
+  const text = describe(value);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/** An operator action named a consumer message that is not parked (never was, is held, or is resolved). */
+export class ConsumerMessageNotParkedError extends HeraldError {
+  constructor(
+    readonly consumer: string,
+    readonly key: string,
+    readonly status: string | undefined,
+  ) {
+    super('HERALD_NOT_PARKED', `Message '${key}' of consumer '${consumer}' ${status === undefined ? 'does not exist' : `is ${status}, not parked`}`);
+  }
+}
+
+/** An operator action raced another one on the same consumer message (a retry or skip is already requested). */
+export class ConsumerMessageBusyError extends HeraldError {
+  constructor(
+    readonly consumer: string,
+    readonly key: string,
+    readonly status: string,
+  ) {
+    super('HERALD_PARKED_EVENT_BUSY', `Message '${key}' of consumer '${consumer}': ${status === 'skip_requested' ? 'a skip was already requested' : 'a retry was already requested'}`);
   }
 }

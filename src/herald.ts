@@ -30,6 +30,8 @@ import { Lease } from './subscriptions/lease.js';
 import { type RunnerHooks, SubscriptionRunner } from './subscriptions/runner.js';
 import { readSubscriptionStatus } from './subscriptions/status.js';
 import { Consumer, type ConsumerDefinition, type ConsumerStatus } from './consumers/consumer.js';
+import { ParkedMessages } from './consumers/operator.js';
+import type { ReceivedEvent } from './transports/cloudevents.js';
 import { type ConsumerDeliveryStatus, DeliveryJournal, type DeliveryOptions } from './deliveries/journal.js';
 import { type RelayHandle, type RelayOptions, relaySubscription } from './relay/relay.js';
 import type { SubscriptionHealth } from './subscriptions/definition.js';
@@ -79,8 +81,12 @@ export interface HeraldEvents {
   subscriptionStopped: { subscription: string; reason: string };
   /** A consumer received an event it had already handled (a redelivery) and dropped it. */
   duplicateDropped: { consumer: string; eventId: string; eventNumber: number };
-  /** A consumer parked a message: malformed, unknown type, invalid payload, a handler failure, or a gap that did not close. */
+  /** A consumer parked a message: malformed, unknown type (when set to park), invalid payload, a handler failure, or a gap that did not close. */
   messageParked: { consumer: string; key: string; reason: string };
+  /** A consumer's handler failed; `action` is what the error policy decided (stored before the broker ack). */
+  messageAttemptFailed: { consumer: string; event: ReceivedEvent; error: unknown; failure: FailureContext; action: ErrorAction };
+  /** A consumer stopped in this process because its error policy said `stop`. */
+  consumerStopped: { consumer: string; reason: string };
 }
 
 /** The log's own figures and every subscription's, as {@link Herald.status} returns them. */
@@ -164,6 +170,12 @@ export class Herald {
   readonly inbox: Inbox;
   /** Which consumers in other contexts handled this log's events: journeys, flagged events, status. */
   readonly deliveries: DeliveryJournal;
+  /**
+   * Operator API for messages this context's consumers stored (parked, scheduled for a retry):
+   * list them, retry or skip one or all matching a filter. Requests are carried out by whichever
+   * process runs the consumer; this works without running one.
+   */
+  readonly parkedMessages: ParkedMessages;
   private readonly relays = new Map<string, { transport: Transport; collect: boolean; expected: readonly string[] }>();
   private readonly collections = new Map<Transport, Consumption | undefined>();
   private readonly consumers = new Map<string, Consumer>();
@@ -189,6 +201,7 @@ export class Herald {
       : undefined;
     this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => hintSequencers(this.context));
     this.parked = new ParkedEvents(this.pool, this.schema, this.channel);
+    this.parkedMessages = new ParkedMessages(this.pool, this.schema, this.channel);
     this.inbox = new Inbox(this.pool, this.schema, this.logger, options.inbox);
     this.deliveries = new DeliveryJournal(this.pool, this.schema, this.context, this.logger, options.deliveries);
   }
@@ -393,9 +406,11 @@ export class Herald {
    * {@link Consumer} has the operator API for its parked messages.
    */
   consume<const Events extends readonly EventDefinition[] = readonly EventDefinition[]>(definition: ConsumerDefinition<Events>): Consumer {
-    const consumer = new Consumer(this.pool, this.schema, this.logger, definition as unknown as ConsumerDefinition, {
+    const consumer = new Consumer(this.pool, this.schema, this.logger, definition as unknown as ConsumerDefinition, this.parkedMessages, {
       duplicateDropped: (info) => this.emit('duplicateDropped', info),
       messageParked: (info) => this.emit('messageParked', info),
+      attemptFailed: (info) => this.emit('messageAttemptFailed', info),
+      consumerStopped: (info) => this.emit('consumerStopped', info),
     });
     if (this.consumers.has(consumer.name)) throw new DuplicateSubscriptionError(consumer.name);
     this.consumers.set(consumer.name, consumer);
@@ -551,6 +566,7 @@ export class Herald {
     }
     else if (payload === 'c') this.waiters.poke();
     else if (payload === 'p' || payload === 'r') for (const runner of this.runners.values()) runner.nudge();
+    else if (payload === 'm') for (const consumer of this.consumers.values()) consumer.nudge();
   }
 
   private recheckAll(): void {

@@ -15,30 +15,51 @@ export interface ParkedFilter {
   readonly until?: Date;
 }
 
-const STATUSES: readonly ParkedStatus[] = ['waiting', 'scheduled', 'parked', 'retry_requested', 'skip_requested', 'retrying', 'retried', 'skipped'];
-const OPEN: readonly ParkedStatus[] = ['scheduled', 'parked', 'retry_requested', 'skip_requested', 'retrying'];
+/** The table a filter applies to: which filter field is which column, and its statuses. */
+export interface FilterShape {
+  /** Filter field → column, for the fields compared with `=`. */
+  readonly columns: Readonly<Record<string, string>>;
+  readonly statuses: readonly string[];
+  /** The statuses meant when the filter names none. */
+  readonly open: readonly string[];
+  /** The column `since` and `until` compare with. */
+  readonly timeColumn: string;
+}
+
+const PARKED_EVENTS: FilterShape = {
+  columns: { subscription: 'subscription', eventType: 'event_type', streamId: 'stream_id', fingerprint: 'fingerprint' },
+  statuses: ['waiting', 'scheduled', 'parked', 'retry_requested', 'skip_requested', 'retrying', 'retried', 'skipped'],
+  open: ['scheduled', 'parked', 'retry_requested', 'skip_requested', 'retrying'],
+  timeColumn: 'parked_at',
+};
 
 /**
- * Builds the WHERE clause for a filter, with its values as parameters starting at `$first`.
- * Pure; rejects unknown statuses and invalid dates with {@link InvalidArgumentError}.
+ * Builds the WHERE clause for a filter on parked events, with its values as parameters starting
+ * at `$first`. Pure; rejects unknown statuses and invalid dates with {@link InvalidArgumentError}.
  */
 export function filterClause(filter: ParkedFilter, first = 1): { sql: string; values: unknown[] } {
+  return buildFilter(filter as Record<string, unknown>, first, PARKED_EVENTS);
+}
+
+/** {@link filterClause} for any table of failures: every value a parameter, every column from `shape`. Pure. */
+export function buildFilter(filter: Readonly<Record<string, unknown>>, first: number, shape: FilterShape): { sql: string; values: unknown[] } {
   const conditions: string[] = [];
   const values: unknown[] = [];
   const add = (value: unknown, condition: (placeholder: string) => string) => {
     values.push(value);
     conditions.push(condition(`$${first + values.length - 1}`));
   };
-  const columns = { subscription: 'subscription', eventType: 'event_type', streamId: 'stream_id', fingerprint: 'fingerprint' } as const;
-  for (const key of Object.keys(columns) as (keyof typeof columns)[]) {
+  for (const [key, column] of Object.entries(shape.columns)) {
     const value = filter[key];
     if (value === undefined) continue;
     if (typeof value !== 'string' || value.length === 0) throw new InvalidArgumentError(`filter.${key}`, 'must be a non-empty string');
-    add(value, (p) => `${columns[key]} = ${p}`);
+    add(value, (p) => `${column} = ${p}`);
   }
-  const statuses = filter.status === undefined ? OPEN : typeof filter.status === 'string' ? [filter.status] : filter.status;
-  for (const status of statuses) {
-    if (!STATUSES.includes(status)) throw new InvalidArgumentError('filter.status', `${JSON.stringify(status)}; use one of ${STATUSES.join(', ')}`);
+  const status = filter.status as string | readonly string[] | undefined;
+  const statuses = status === undefined ? shape.open : typeof status === 'string' ? [status] : status;
+  if (!Array.isArray(statuses) || statuses.length === 0) throw new InvalidArgumentError('filter.status', 'must be a status or a non-empty list of statuses');
+  for (const one of statuses) {
+    if (!shape.statuses.includes(one)) throw new InvalidArgumentError('filter.status', `${JSON.stringify(one)}; use one of ${shape.statuses.join(', ')}`);
   }
   add([...statuses], (p) => `status = ANY(${p})`);
   for (const [key, op] of [
@@ -48,7 +69,7 @@ export function filterClause(filter: ParkedFilter, first = 1): { sql: string; va
     const value = filter[key];
     if (value === undefined) continue;
     if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new InvalidArgumentError(`filter.${key}`, 'must be a valid Date');
-    add(value, (p) => `parked_at ${op} ${p}`);
+    add(value, (p) => `${shape.timeColumn} ${op} ${p}`);
   }
   return { sql: conditions.join(' AND '), values };
 }

@@ -266,4 +266,30 @@ CREATE TABLE ${s}.delivery_consumers (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'durable consumer failures and operator requests',
+    sql: ({ schema: s }) => `
+-- Consumer messages fail the way subscription events do: an automatic retry is a stored row
+-- (scheduled, with its due time and attempt history), so attempt 3 after a restart is attempt 3;
+-- operators' retries and skips are requests any process running the consumer carries out.
+ALTER TABLE ${s}.consumer_messages DROP CONSTRAINT consumer_messages_status_check;
+ALTER TABLE ${s}.consumer_messages ADD CONSTRAINT consumer_messages_status_check CHECK (status IN
+  ('held', 'scheduled', 'parked', 'retry_requested', 'skip_requested', 'retried', 'skipped'));
+ALTER TABLE ${s}.consumer_messages
+  ADD COLUMN retry_at        timestamptz,
+  ADD COLUMN attempt_history jsonb NOT NULL DEFAULT '[]',
+  ADD COLUMN failure_context jsonb NOT NULL DEFAULT '{}',
+  ADD COLUMN first_failed_at timestamptz,
+  ADD COLUMN last_failed_at  timestamptz;
+DROP INDEX ${s}.consumer_messages_open_idx;
+CREATE INDEX consumer_messages_open_idx ON ${s}.consumer_messages (consumer, source, stream_id, stream_version)
+  WHERE status NOT IN ('retried', 'skipped');
+CREATE INDEX consumer_messages_fingerprint_idx ON ${s}.consumer_messages (fingerprint) WHERE fingerprint IS NOT NULL;
+
+-- A parked event's history keeps its latest attempts; the count goes on past them.
+ALTER TABLE ${s}.parked_events ADD COLUMN attempt_count integer NOT NULL DEFAULT 0;
+UPDATE ${s}.parked_events SET attempt_count = jsonb_array_length(attempts);
+`,
+  },
 ];

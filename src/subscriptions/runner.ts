@@ -204,7 +204,9 @@ export class SubscriptionRunner {
         }
         await this.step();
         backoff = 100;
-        if (!this.healthState.healthy) this.healthState = { ...this.healthState, healthy: true, since: new Date(), failures: 0 };
+        // In pipelined mode a turn that only handed a page over proves nothing: health comes back
+        // when a page was confirmed (checkpointPages).
+        if (!this.definition.pipeline) this.recovered();
       } catch (error) {
         if (error instanceof StopRequested) {
           await this.fail(error.message);
@@ -334,7 +336,12 @@ export class SubscriptionRunner {
     const moved = !this.leaseLost && (await this.lease.checkpoint(this.pool, this.position, to, { durable: false, notify: this.progressChannel }));
     if (!moved) throw this.lost();
     this.position = to;
+    this.recovered();
     this.hooks.progress(this.name, this.position);
+  }
+
+  private recovered(): void {
+    if (!this.healthState.healthy) this.healthState = { ...this.healthState, healthy: true, since: new Date(), failures: 0 };
   }
 
   /** Pipelined mode after a failure: forget the pages in flight (they are handled again from the checkpoint). */

@@ -152,7 +152,8 @@ for (const kind of BROKERS) {
     if (!(await requireBroker(kind, t))) return;
     const world = await createWorld(t, 2000);
     const relay = startRelay(world, transport, 200);
-    let consumer = startConsumer(world, transport, { reorderWaitMs: 2000 });
+    // Unknown types are ignored by default; this consumer parks them, so all four bad messages show.
+    let consumer = startConsumer(world, transport, { reorderWaitMs: 2000, unknownTypes: 'park' });
     world.defer(() => Promise.all([relay.kill('SIGKILL'), consumer.kill('SIGKILL')]));
     await relay.waitForLine((l) => l === 'ready');
     await consumer.waitForLine((l) => l === 'ready');

@@ -121,7 +121,7 @@ test('consumer: a gap that does not close is parked after reorderWaitMs; retry a
   assert.equal(parked[0]!.stream_version, '3');
   assert.match(parked[0]!.reason, /stream version 2 did not arrive within 300 ms/);
   await waitFor(async () => (await s.messages('held')).length === 1, { message: 'g@4 still held behind it' });
-  assert.deepEqual(await consumer.messages.retry(parked[0]!.message_key), { status: 'retried' });
+  assert.equal((await consumer.messages.retry(parked[0]!.message_key)).status, 'retried');
   const rows = await waitFor(async () => {
     const r = await s.handled();
     return r.length === 3 ? r : undefined;
@@ -163,8 +163,11 @@ test('consumer: handler failures follow the policy (retries, then park); operato
   assert.equal(parked!.reason, 'three strikes');
   await waitFor(async () => (await s.messages('held')).length === 1, { message: 'p@2 waits behind p@1' });
   const again = await consumer.messages.retry(parked!.message_key);
+  // The operator's retry is attempt 4 (the count survives in the database): the policy parks it again.
   assert.equal(again.status, 'parked');
-  assert.match(again.reason ?? '', /cannot note poison/);
+  assert.equal(again.reason, 'three strikes');
+  assert.match(again.error ?? '', /cannot note poison/);
+  assert.equal(attempts, 4);
   await consumer.messages.skip(parked!.message_key, 'bad data, fixed by hand');
   const rows = await waitFor(async () => {
     const r = (await s.handled()).filter((x) => x.stream_id === 'p');
@@ -174,10 +177,10 @@ test('consumer: handler failures follow the policy (retries, then park); operato
   assert.deepEqual((await s.messages('skipped')).map((m) => m.reason), ['bad data, fixed by hand']);
 });
 
-test('consumer: unknown types and invalid payloads are parked with the reason, and hold back only their stream', async (t) => {
+test('consumer: unknown types (when set to park) and invalid payloads are parked with the reason, and hold back only their stream', async (t) => {
   const s = await setup(t);
   if (!s) return;
-  await s.start({});
+  await s.start({ unknownTypes: 'park' });
   await s.send('u', 1, { text: 'x' }, 'Unheard');
   await s.send('v', 1, { text: 42 });
   await s.send('w', 1);

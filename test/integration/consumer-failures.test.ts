@@ -1,0 +1,252 @@
+/**
+ * The consumer's failure model on an in-memory broker (test/helpers/memory-transport.ts): stored
+ * retries whose attempt count survives a restart, validated policy answers and handler results,
+ * ALREADY_SEEN, unknown types, and operators' requests carried out by another process — never
+ * two runs of one message at once.
+ */
+import { randomUUID } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import type pg from 'pg';
+import { z } from 'zod';
+import { ALREADY_SEEN, createHerald, defineEvent, park, retry, type ConsumerDefinition, type Herald } from '../../src/index.js';
+import { encodeCloudEvent } from '../../src/transports/cloudevents.js';
+import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
+import { MemoryBroker, MemoryTransport } from '../helpers/memory-transport.js';
+import { startFixture } from '../helpers/processes.js';
+
+const Noted = defineEvent('Noted', z.object({ text: z.string() }));
+type Definition = ConsumerDefinition<readonly [typeof Noted]>;
+
+interface Setup {
+  pool: pg.Pool;
+  context: string;
+  source: string;
+  broker: MemoryBroker;
+  send(streamId: string, version: number, text?: string, type?: string): string;
+  herald(): Herald;
+  start(overrides?: Partial<Definition>): Promise<ReturnType<Herald['consume']>>;
+  restart(overrides?: Partial<Definition>): Promise<ReturnType<Herald['consume']>>;
+  notes(): Promise<{ stream_id: string; version: number; text: string }[]>;
+  row(key: string): Promise<{ status: string; attempts: number; reason: string | null; error_type: string | null; error_message: string | null } | undefined>;
+}
+
+async function setup(t: TestContext): Promise<Setup> {
+  const pool = createPool(10);
+  const context = uniqueContext('cnf');
+  const source = uniqueContext('src');
+  const broker = new MemoryBroker();
+  let herald = createHerald({ pool, context, pollMs: 50 });
+  await herald.migrate();
+  await pool.query(`CREATE TABLE "${context}".notes (seq bigserial, stream_id text, version int, text text)`);
+  let number = 0;
+  let last: Partial<Definition> = {};
+  const start = async (overrides: Partial<Definition> = {}) => {
+    last = overrides;
+    const consumer = herald.consume({
+      transport: new MemoryTransport(broker),
+      name: 'notes',
+      source,
+      events: [Noted],
+      sweepEveryMs: 50,
+      handlers: {
+        async Noted(event, meta, { tx }) {
+          if (event.data.text.includes('poison')) throw new Error(`cannot note ${event.data.text}`);
+          await tx.query(`INSERT INTO "${context}".notes (stream_id, version, text) VALUES ($1, $2, $3)`, [meta.streamId, meta.streamVersion, event.data.text]);
+        },
+      },
+      ...overrides,
+    });
+    await herald.start();
+    return consumer;
+  };
+  t.after(async () => {
+    await herald.stop();
+    await dropContext(pool, context);
+    await pool.end();
+  });
+  return {
+    pool,
+    context,
+    source,
+    broker,
+    send(streamId, version, text = `${streamId}@${version}`, type = 'Noted') {
+      const eventId = randomUUID();
+      const metadata = { eventId, eventNumber: ++number, streamId, streamVersion: version, causationId: null, correlationId: null, createdAt: new Date(), custom: {} };
+      broker.inject(source, encodeCloudEvent(source, { type, data: { text }, metadata }));
+      return eventId;
+    },
+    herald: () => herald,
+    start,
+    async restart(overrides = last) {
+      await herald.stop();
+      herald = createHerald({ pool, context, pollMs: 50 });
+      return start(overrides);
+    },
+    async notes() {
+      return (await pool.query(`SELECT stream_id, version, text FROM "${context}".notes ORDER BY seq`)).rows;
+    },
+    async row(key) {
+      const { rows } = await pool.query(`SELECT status, attempts, reason, error_type, error_message FROM "${context}".consumer_messages WHERE message_key = $1`, [key]);
+      return rows[0];
+    },
+  };
+}
+
+test('consumer failures: a scheduled retry is stored, and its attempt count survives a restart', async (t) => {
+  const s = await setup(t);
+  const seen: number[] = [];
+  const overrides: Partial<Definition> = {
+    onError: (_error, _event, failure) => {
+      seen.push(failure.attempt);
+      return failure.attempt < 5 ? retry({ delayMs: 150, context: { tries: failure.attempt } }) : park('five strikes');
+    },
+  };
+  await s.start(overrides);
+  const key = s.send('r', 1, 'poison');
+  s.send('r', 2);
+  s.send('other', 1);
+  await waitFor(async () => (await s.row(key))?.attempts === 2, { message: 'two attempts stored' });
+  assert.equal((await s.row(key))!.status, 'scheduled');
+  await waitFor(async () => (await s.notes()).some((n) => n.stream_id === 'other'), { message: 'another stream flows meanwhile' });
+  await s.restart(overrides);
+  const parked = await waitFor(async () => {
+    const row = await s.row(key);
+    return row?.status === 'parked' ? row : undefined;
+  }, { message: 'parked after five attempts in all' });
+  assert.equal(parked.attempts, 5);
+  assert.equal(parked.reason, 'five strikes');
+  // Attempts 1 and 2 in the first process, 3 to 5 after the restart: never counted from 1 again.
+  assert.deepEqual(seen.filter((n, i) => seen.indexOf(n) === i), [1, 2, 3, 4, 5]);
+  assert.equal(seen.filter((n) => n === 1).length, 1);
+  assert.ok(!(await s.notes()).some((n) => n.stream_id === 'r'), 'r@2 waits behind r@1');
+  const group = s.broker.group('events', s.source, 'notes');
+  assert.equal(group.unsettled, 0, 'every delivery was acked once its outcome was stored');
+});
+
+test('consumer failures: a policy that answers nonsense or throws parks the message with a typed reason', async (t) => {
+  const s = await setup(t);
+  let calls = 0;
+  const consumer = await s.start({
+    onError: () => {
+      calls++;
+      if (calls === 1) return undefined as never;
+      throw new Error('policy bug');
+    },
+  });
+  const first = s.send('a', 1, 'poison 1');
+  const second = s.send('b', 1, 'poison 2');
+  await waitFor(async () => (await s.row(first))?.status === 'parked' && (await s.row(second))?.status === 'parked', { message: 'both parked' });
+  assert.match((await s.row(first))!.reason!, /^The error policy answered undefined; use retry\(\), skip\(\), park\(\) or stop\(\)/);
+  assert.match((await s.row(second))!.reason!, /^The error policy threw: policy bug/);
+  const status = await consumer.status();
+  assert.equal(status.parked, 2);
+  assert.equal(s.broker.group('events', s.source, 'notes').unsettled, 0);
+});
+
+test('consumer failures: a handler that returns a value fails with HandlerResultError instead of passing silently', async (t) => {
+  const s = await setup(t);
+  await s.start({
+    onError: () => park(),
+    handlers: { Noted: (() => new Error('returned, not thrown')) as never },
+  });
+  const key = s.send('e', 1);
+  const row = await waitFor(async () => {
+    const r = await s.row(key);
+    return r?.status === 'parked' ? r : undefined;
+  }, { message: 'parked' });
+  assert.equal(row.error_type, 'HandlerResultError');
+  assert.match(row.error_message!, /Handler returned an Error \(Error: returned, not thrown\)/);
+});
+
+test('consumer failures: ALREADY_SEEN counts as handled and loses nothing else of its batch', async (t) => {
+  const s = await setup(t);
+  const consumer = await s.start({
+    batchSize: 10,
+    handlers: {
+      async Noted(event, meta, { tx }) {
+        if (event.data.text === 'seen') return ALREADY_SEEN;
+        await tx.query(`INSERT INTO "${s.context}".notes (stream_id, version, text) VALUES ($1, $2, $3)`, [meta.streamId, meta.streamVersion, event.data.text]);
+      },
+    },
+  });
+  s.send('x', 1);
+  s.send('x', 2, 'seen');
+  s.send('x', 3);
+  s.send('y', 1);
+  await waitFor(async () => (await s.notes()).length === 3, { message: 'three effects' });
+  const status = await waitFor(async () => {
+    const st = await consumer.status();
+    return st.handled + st.alreadySeen === 4 ? st : undefined;
+  }, { message: 'four settled' });
+  assert.equal(status.alreadySeen, 1);
+  assert.equal(status.handled, 3);
+  assert.deepEqual((await s.notes()).filter((n) => n.stream_id === 'x').map((n) => n.version), [1, 3]);
+  const { rows } = await s.pool.query(`SELECT version FROM "${s.context}".consumer_streams WHERE stream_id = 'x'`);
+  assert.equal(Number(rows[0].version), 3, 'the stream moved past the already-seen event');
+});
+
+test('consumer failures: unknown types are ignored and counted by default; ignore takes patterns', async (t) => {
+  const s = await setup(t);
+  const consumer = await s.start({ ignore: ['Audit*', /^internal\./] });
+  s.send('u', 1, 'x', 'Unheard');
+  s.send('u', 2);
+  s.send('u', 3, 'x', 'AuditWritten');
+  s.send('u', 4, 'x', 'internal.tick');
+  s.send('u', 5, 'x', 'Unheard');
+  await waitFor(async () => (await s.notes()).length === 1, { message: 'u@2 handled' });
+  const status = await waitFor(async () => {
+    const st = await consumer.status();
+    return st.ignoredUnknown.Unheard === 2 ? st : undefined;
+  }, { message: 'two unknown counted' });
+  assert.deepEqual(status.ignoredUnknown, { Unheard: 2 });
+  assert.equal(status.parked, 0);
+  const { rows } = await s.pool.query(`SELECT version FROM "${s.context}".consumer_streams WHERE stream_id = 'u'`);
+  assert.equal(Number(rows[0].version), 5, 'the stream moved past every ignored type');
+});
+
+test('consumer failures: an operator in a process without the consumer retries and skips; another process carries it out', async (t) => {
+  const s = await setup(t);
+  await s.start({ onError: () => park('parked for review') });
+  const key = s.send('o', 1, 'poison');
+  s.send('o', 2);
+  await waitFor(async () => (await s.row(key))?.status === 'parked', { message: 'o@1 parked' });
+  // An operator's own Herald: same context, never started, no consumer registered.
+  const operator = createHerald({ pool: s.pool, context: s.context });
+  const again = await operator.parkedMessages.retry('notes', key, { wait: true, timeoutMs: 10_000 });
+  assert.equal(again.status, 'parked');
+  assert.match(again.error ?? '', /cannot note poison/);
+  assert.equal((await s.row(key))!.attempts, 2);
+  const listed = await operator.parkedMessages.list({ consumer: 'notes' });
+  assert.deepEqual(listed.map((m) => [m.key, m.status, m.attemptCount, m.streamVersion]), [[key, 'parked', 2, 1]]);
+  assert.match(listed[0]!.body ?? '', /poison/);
+  const skipped = await operator.parkedMessages.skip('notes', key, 'fixed by hand', { wait: true });
+  assert.equal(skipped.status, 'skipped');
+  await waitFor(async () => (await s.notes()).some((n) => n.stream_id === 'o' && n.version === 2), { message: 'o@2 after the skip' });
+  await assert.rejects(operator.parkedMessages.retry('notes', key), /is skipped, not parked/);
+});
+
+test('consumer failures: two processes running the consumer never run one message at once', async (t) => {
+  const s = await setup(t);
+  await s.pool.query(`CREATE TABLE "${s.context}".runs (id bigserial PRIMARY KEY, worker int, event_id text, started_at timestamptz, ended_at timestamptz)`);
+  await s.start({ onError: () => park('first failure') });
+  const key = s.send('c', 1, 'poison');
+  await waitFor(async () => (await s.row(key))?.status === 'parked', { message: 'parked' });
+  await s.herald().stop();
+  const workers = [0, 1].map(() => startFixture('message-worker', { context: s.context, source: s.source, name: 'notes', holdMs: 120 }));
+  t.after(() => Promise.all(workers.map((w) => w.kill('SIGKILL'))));
+  await Promise.all(workers.map((w) => w.waitForLine((l) => l === 'ready')));
+  const operator = createHerald({ pool: s.pool, context: s.context });
+  const rounds = 8;
+  for (let i = 0; i < rounds; i++) {
+    // Two requests at once: exactly one is accepted, the other is told it is busy.
+    const results = await Promise.allSettled([operator.parkedMessages.retry('notes', key), operator.parkedMessages.retry('notes', key)]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    assert.match(String((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason), /a retry was already requested/);
+    await waitFor(async () => (await s.row(key))?.status === 'parked', { message: `round ${i} done` });
+  }
+  const { rows } = await s.pool.query<{ worker: number; started_at: Date; ended_at: Date | null }>(`SELECT worker, started_at, ended_at FROM "${s.context}".runs ORDER BY started_at`);
+  assert.equal(rows.length, rounds, 'one run per request');
+  for (let i = 1; i < rows.length; i++) assert.ok(rows[i]!.started_at >= rows[i - 1]!.ended_at!, `run ${i} started before run ${i - 1} ended`);
+  assert.equal((await s.row(key))!.attempts, rounds + 1);
+});
