@@ -1,4 +1,5 @@
-import { checkout, guardPool } from './sql/executor.js';
+import { guardPool } from './sql/executor.js';
+import { transaction } from './sql/transaction.js';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -77,6 +78,8 @@ export interface HeraldEvents {
   eventSkipped: { subscription: string; event: RecordedEvent; reason: string; byOperator: boolean };
   /** A parked or scheduled event succeeded on retry. */
   parkedRetried: { subscription: string; event: RecordedEvent };
+  /** A handler returned `ALREADY_SEEN`: the event counts as handled (reported once its batch committed). */
+  eventAlreadySeen: { subscription: string; event: RecordedEvent };
   /** A subscription stopped because of a failure (policy `stop`, or `init()` failed). */
   subscriptionStopped: { subscription: string; reason: string };
   /** A consumer received an event it had already handled (a redelivery) and dropped it. */
@@ -241,6 +244,7 @@ export class Herald {
       },
       eventSkipped: (info) => this.emit('eventSkipped', info),
       parkedRetried: (info) => this.emit('parkedRetried', info),
+      eventAlreadySeen: (info) => this.emit('eventAlreadySeen', info),
       subscriptionStopped: (info) => this.emit('subscriptionStopped', info),
     };
   }
@@ -299,30 +303,15 @@ export class Herald {
    * subscription handled them (or rejects with `ConsistencyTimeoutError`; the commit stands).
    */
   async transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await checkout(this.pool);
     const scope: TransactionScope = { appended: false, strong: [] };
-    this.scopes.set(client, scope);
-    let result: T;
-    // Only a failed BEGIN, COMMIT or ROLLBACK makes the connection suspect; an error thrown by
-    // `fn` (a business rule, a constraint) is rolled back and the connection goes back to the pool.
-    let broken: Error | undefined;
-    const fatal = (error: Error) => {
-      broken = error;
-      throw error;
-    };
-    try {
-      await client.query('BEGIN').catch(fatal);
+    const result = await transaction(this.pool, async ({ client }) => {
+      this.scopes.set(client, scope);
       try {
-        result = await fn(client);
-      } catch (error) {
-        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-        throw error;
+        return await fn(client);
+      } finally {
+        this.scopes.delete(client);
       }
-      await client.query('COMMIT').catch(fatal);
-    } finally {
-      this.scopes.delete(client);
-      client.release(broken);
-    }
+    });
     if (scope.appended) this.committed();
     for (const wait of scope.strong) await this.waiters.wait(wait.eventIds, wait.timeoutMs);
     return result;

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
-import { queryNamed, type SqlExecutor, checkout } from '../sql/executor.js';
+import { queryNamed, type SqlExecutor } from '../sql/executor.js';
+import { transaction } from '../sql/transaction.js';
 
 /** How long handled message ids are kept, and how they are cleaned up. */
 export interface InboxOptions {
@@ -59,23 +60,13 @@ export class Inbox {
 
   /** Runs `work` in a transaction that also records the message; skips it when already handled. */
   async handle<T>(consumer: string, messageId: string, work: (tx: pg.PoolClient) => Promise<T>): Promise<InboxResult<T>> {
-    const client = await checkout(this.pool);
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      if (!(await this.record(client, consumer, messageId))) {
-        await client.query('ROLLBACK');
+    return transaction(this.pool, async (t): Promise<InboxResult<T>> => {
+      if (!(await this.record(t.client, consumer, messageId))) {
+        t.setRollbackOnly();
         return { status: 'already-handled' };
       }
-      const result = await work(client);
-      await client.query('COMMIT');
-      return { status: 'handled', result };
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+      return { status: 'handled', result: await work(t.client) };
+    });
   }
 
   /** Deletes ids handled longer ago than the retention, in batches; resolves to how many. */

@@ -1,4 +1,6 @@
 import type { RecordedEvent } from '../events/types.js';
+import type { AttemptRecord } from '../handlers/failure.js';
+import { HISTORY_LIMIT } from '../handlers/failure.js';
 import type { ErrorSummary } from '../handlers/policy.js';
 import type { SqlExecutor } from '../sql/executor.js';
 
@@ -16,12 +18,7 @@ export type ParkedStatus = 'waiting' | 'scheduled' | 'parked' | 'retry_requested
 /** Statuses of a failed event that still blocks its stream. */
 export const OPEN_HEAD_STATUSES: readonly ParkedStatus[] = ['scheduled', 'parked', 'retry_requested', 'skip_requested', 'retrying'];
 
-/** One attempt in a parked event's history. */
-export interface AttemptRecord {
-  readonly at: string;
-  readonly type: string;
-  readonly message: string;
-}
+export type { AttemptRecord } from '../handlers/failure.js';
 
 /** What is stored about a failure when an event is scheduled, parked or skipped. */
 export interface FailureRecord {
@@ -30,6 +27,8 @@ export interface FailureRecord {
   readonly error: ErrorSummary;
   readonly fingerprint: string;
   readonly attempts: readonly AttemptRecord[];
+  /** Failed attempts in all (the history keeps the latest {@link HISTORY_LIMIT}). */
+  readonly attemptCount: number;
   readonly failureContext: Record<string, unknown>;
   readonly firstFailedAt: Date;
   readonly lastFailedAt: Date;
@@ -42,12 +41,12 @@ export interface ParkedRow {
   stream_id: string;
   status: ParkedStatus;
   attempts: AttemptRecord[];
+  attempt_count: number;
   failure_context: Record<string, unknown>;
   first_failed_at: Date | null;
   reason: string | null;
 }
 
-const HISTORY_LIMIT = 20;
 
 /** SQL for one subscription's parked events. Every value is a parameter. */
 export class ParkingStore {
@@ -96,13 +95,14 @@ export class ParkingStore {
     await tx.query(
       `INSERT INTO ${this.table} AS p (subscription, event_number, event_id, stream_id, stream_version, event_type, status, retry_at,
               error_type, error_message, error_stack, fingerprint, attempts, failure_context, first_failed_at, last_failed_at, reason,
-              resolved_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, CASE WHEN $7 = 'skipped' THEN now() END)
+              resolved_at, attempt_count)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, CASE WHEN $7 = 'skipped' THEN now() END, $18)
        ON CONFLICT (subscription, event_number) DO UPDATE SET
          status = EXCLUDED.status, retry_at = EXCLUDED.retry_at, error_type = EXCLUDED.error_type,
          error_message = EXCLUDED.error_message, error_stack = EXCLUDED.error_stack, fingerprint = EXCLUDED.fingerprint,
          attempts = EXCLUDED.attempts, failure_context = EXCLUDED.failure_context, first_failed_at = EXCLUDED.first_failed_at,
          last_failed_at = EXCLUDED.last_failed_at, reason = EXCLUDED.reason, resolved_at = EXCLUDED.resolved_at,
+         attempt_count = EXCLUDED.attempt_count,
          parked_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.parked_at END
        -- Only an event in hand: never reopen one an earlier attempt resolved.
        WHERE p.status IN ('waiting', 'retrying')`,
@@ -124,6 +124,7 @@ export class ParkingStore {
         failure.firstFailedAt,
         failure.lastFailedAt,
         failure.reason,
+        failure.attemptCount,
       ],
     );
   }
@@ -153,7 +154,7 @@ export class ParkingStore {
   /** Heads with work to do now: operator requests, and automatic retries that are due. */
   async dueHeads(db: SqlExecutor): Promise<ParkedRow[]> {
     const { rows } = await db.query<ParkedRow>(
-      `SELECT event_number, stream_id, status, attempts, failure_context, first_failed_at, reason FROM ${this.table}
+      `SELECT event_number, stream_id, status, attempts, attempt_count, failure_context, first_failed_at, reason FROM ${this.table}
         WHERE subscription = $1
           AND (status IN ('retry_requested', 'skip_requested') OR (status = 'scheduled' AND retry_at <= now()))
         ORDER BY event_number LIMIT 100`,
@@ -210,7 +211,7 @@ export class ParkingStore {
   /** The next event waiting behind a resolved head, in stream order. */
   async nextWaiting(db: SqlExecutor, streamId: string): Promise<ParkedRow | undefined> {
     const { rows } = await db.query<ParkedRow>(
-      `SELECT event_number, stream_id, status, attempts, failure_context, first_failed_at, reason FROM ${this.table}
+      `SELECT event_number, stream_id, status, attempts, attempt_count, failure_context, first_failed_at, reason FROM ${this.table}
         WHERE subscription = $1 AND stream_id = $2 AND status NOT IN ('retried', 'skipped')
         ORDER BY stream_version LIMIT 1`,
       [this.subscription, streamId],

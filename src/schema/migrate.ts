@@ -1,4 +1,4 @@
-import { checkout } from '../sql/executor.js';
+import { transaction } from '../sql/transaction.js';
 import type pg from 'pg';
 import { validateSqlName } from '../sql/identifiers.js';
 import { type Migration, migrations as builtIn, schemaNames } from './migrations.js';
@@ -19,9 +19,7 @@ export interface MigrateResult {
 export async function migrate(pool: pg.Pool, schema: string, list: readonly Migration[] = builtIn): Promise<MigrateResult> {
   validateSqlName('context schema', schema);
   const names = schemaNames(schema);
-  const client = await checkout(pool);
-  try {
-    await client.query('BEGIN');
+  return transaction(pool, async ({ client }) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('herald:migrate'), hashtext($1))", [schema]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${names.schema}`);
     await client.query(
@@ -34,19 +32,9 @@ export async function migrate(pool: pg.Pool, schema: string, list: readonly Migr
     for (const migration of [...list].sort((a, b) => a.version - b.version)) {
       if (done.has(migration.version)) continue;
       await client.query(migration.sql(names));
-      await client.query(`INSERT INTO ${names.schema}.schema_migrations (version, name) VALUES ($1, $2)`, [
-        migration.version,
-        migration.name,
-      ]);
+      await client.query(`INSERT INTO ${names.schema}.schema_migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
       applied.push(migration.version);
     }
-    await client.query('COMMIT');
-    const version = Math.max(0, ...done, ...applied);
-    return { schema, applied, version };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+    return { schema, applied, version: Math.max(0, ...done, ...applied) };
+  });
 }

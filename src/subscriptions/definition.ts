@@ -20,10 +20,15 @@ export interface HandlerContext {
   readonly tx: pg.PoolClient;
   /** The subscription's name. */
   readonly subscription: string;
+  /**
+   * Aborted when the handler outlives `handlerTimeoutMs`: its transaction is then rolled back
+   * and its connection closed, so stop any other work (HTTP calls, timers) when it fires.
+   */
+  readonly signal: AbortSignal;
 }
 
-/** Return this from `handle()` to say the event was already handled (it is skipped, the checkpoint moves on). */
-export const ALREADY_SEEN = 'already-seen' as const;
+export { ALREADY_SEEN } from '../handlers/failure.js';
+import type { ALREADY_SEEN } from '../handlers/failure.js';
 
 /** What `handle()` may return. */
 export type HandleResult = void | typeof ALREADY_SEEN;
@@ -83,7 +88,11 @@ export interface SubscriptionDefinition {
    * checkpoint after a backoff. No transaction is involved: for effects outside the database.
    */
   readonly pipeline?: PipelineDefinition<any>;
-  /** Handles one event. Throwing (or rejecting) fails it; the batch's writes roll back. */
+  /**
+   * Handles one event. Return nothing when handled, or `ALREADY_SEEN` when its effect was already
+   * there (Commanded's `already_seen_event`: it counts as handled and is reported as such).
+   * Throwing, rejecting or returning anything else fails it; the batch's writes roll back.
+   */
   handle(event: RecordedEvent, metadata: EventMetadata, context: HandlerContext): HandleResult | Promise<HandleResult>;
 }
 

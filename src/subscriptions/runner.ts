@@ -1,22 +1,16 @@
-import { checkout } from '../sql/executor.js';
 import type pg from 'pg';
-import { describe, HandlerTimeoutError, LeaseLostError, SubscriptionInitError } from '../errors.js';
+import { describe, HandlerTimeoutError, LeaseLostError, LogInconsistentError, SubscriptionInitError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
-import {
-  defaultErrorPolicy,
-  type ErrorAction,
-  type ErrorPolicy,
-  type FailureContext,
-  fingerprint,
-  summarizeError,
-} from '../handlers/policy.js';
+import { askPolicy, type FailureHistory, handlerOutcome, nextFailure } from '../handlers/failure.js';
+import { defaultErrorPolicy, type ErrorAction, type ErrorPolicy, type FailureContext } from '../handlers/policy.js';
 import { readEvent, readLog } from '../log/read.js';
-import { type AttemptRecord, ParkingStore, type ParkedRow } from '../parking/store.js';
+import { ParkingStore, type ParkedRow } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
+import { Watchdog } from '../runtime/watchdog.js';
+import { transaction, type Transaction } from '../sql/transaction.js';
 import type { PipelineDefinition, PipelinePage, SubscriptionDefinition, SubscriptionHealth } from './definition.js';
 import type { Lease } from './lease.js';
-import { LazyTransaction } from './transaction.js';
 
 /** Timing knobs shared by the runners of one log. */
 export interface RunnerTiming {
@@ -33,6 +27,7 @@ export interface RunnerHooks {
   eventParked(info: { subscription: string; event: RecordedEvent; reason: string | null; fingerprint: string }): void;
   eventSkipped(info: { subscription: string; event: RecordedEvent; reason: string; byOperator: boolean }): void;
   parkedRetried(info: { subscription: string; event: RecordedEvent }): void;
+  eventAlreadySeen(info: { subscription: string; event: RecordedEvent }): void;
   subscriptionStopped(info: { subscription: string; reason: string }): void;
 }
 
@@ -92,9 +87,12 @@ export class SubscriptionRunner {
   /** Pipelined mode: the last event number handed to the handler (reads continue after it). */
   private readPosition = 0;
   private pageAhead: { after: number; page: Promise<PipelinePage<unknown>> } | undefined;
-  /** The handler call in progress, watched for its timeout by one timer per runner. */
-  private inFlight: { startedAt: number; eventNumber: number; reject(error: Error): void } | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  /** Watches handler calls for their timeout (one timer per runner, not one per event). */
+  private readonly watchdog: Watchdog;
+  /** Events whose handler said ALREADY_SEEN in the open transaction; reported once it commits. */
+  private seenInTransaction: RecordedEvent[] = [];
+  /** Bumped at every lease acquisition, so a renewal answered for an earlier holding cannot mark this one lost. */
+  private leaseGeneration = 0;
   /** The highest log head announced so far; no need to read while the checkpoint is there. */
   private knownHead = 0;
   /** Read even if no announcement came: after a takeover, a reconnect, a poll timeout or a full page. */
@@ -124,6 +122,7 @@ export class SubscriptionRunner {
     this.batchSize = definition.batchSize ?? 100;
     this.policy = definition.onError ?? defaultErrorPolicy(definition.retry);
     this.timeoutMs = definition.handlerTimeoutMs ?? 30_000;
+    this.watchdog = new Watchdog(this.timeoutMs);
     this.store = new ParkingStore(quotedSchema, definition.name);
   }
 
@@ -373,6 +372,7 @@ export class SubscriptionRunner {
     const position = await this.lease.acquire(force);
     if (position === undefined) return false;
     this.leaseLost = false;
+    this.leaseGeneration++;
     // Set up fully before running: if a query fails here, the next turn takes the lease again.
     await this.store.releaseAbandonedClaims(this.pool);
     this.blocked = await this.store.blockedStreams(this.pool);
@@ -383,14 +383,14 @@ export class SubscriptionRunner {
     this.phase = 'running';
     this.renewTimer = setInterval(() => void this.renew(), Math.max(50, this.timing.leaseTtlMs / 3));
     this.renewTimer.unref();
-    this.watchdog = setInterval(() => this.checkTimeout(), Math.max(10, Math.min(1000, this.timeoutMs / 10)));
-    this.watchdog.unref();
     return true;
   }
 
   private async renew(): Promise<void> {
+    const generation = this.leaseGeneration;
     try {
-      if (!(await this.lease.renew())) this.leaseLost = true;
+      // A renewal sent before the lease was lost and taken again says nothing about the new holding.
+      if (!(await this.lease.renew()) && generation === this.leaseGeneration) this.leaseLost = true;
     } catch (error) {
       // Keep running: the lease survives a failed renewal until it expires, and fencing protects the checkpoint.
       this.logger.warn({ err: error, subscription: this.name }, 'herald: lease renewal failed');
@@ -399,9 +399,7 @@ export class SubscriptionRunner {
 
   private dropLease(): void {
     clearInterval(this.renewTimer);
-    clearInterval(this.watchdog);
     this.renewTimer = undefined;
-    this.watchdog = undefined;
     this.readAhead = undefined;
     this.pageAhead = undefined;
     if (this.phase === 'running') this.phase = 'standby';
@@ -480,7 +478,7 @@ export class SubscriptionRunner {
           continue;
         }
         try {
-          await this.invoke(event, transaction.tx);
+          await this.invoke(event, transaction);
         } catch (error) {
           return new BatchFailure(i, error);
         }
@@ -496,20 +494,13 @@ export class SubscriptionRunner {
    * (scheduled for a later retry, or parked). `prior` is its parked row when it failed before.
    */
   private async handleFailure(event: RecordedEvent, error: unknown, prior: ParkedRow | undefined, origin: Origin): Promise<Outcome> {
-    const firstFailedAt = prior?.first_failed_at ?? new Date();
-    let attempts: AttemptRecord[] = [...(prior?.attempts ?? [])];
-    let context: Record<string, unknown> = { ...(prior?.failure_context ?? {}) };
+    let history: FailureHistory | undefined = prior?.first_failed_at ? { attempts: prior.attempts, firstFailedAt: prior.first_failed_at, context: prior.failure_context } : undefined;
+    let count = prior?.attempt_count ?? 0;
     for (;;) {
-      const now = new Date();
-      const summary = summarizeError(error);
-      attempts = [...attempts, { at: now.toISOString(), type: summary.type, message: summary.message }];
-      const failure: FailureContext = {
-        attempt: attempts.length,
-        firstFailedAt,
-        lastFailedAt: now,
-        eventAgeMs: now.getTime() - event.metadata.createdAt.getTime(),
-        context,
-      };
+      const step = nextFailure(history, error, { type: event.type, createdAt: event.metadata.createdAt }, new Date(), count);
+      const { summary, context: failure } = step;
+      const now = failure.lastFailedAt;
+      let context = failure.context as Record<string, unknown>;
       const action = await this.decide(error, event, failure);
       this.hooks.attemptFailed({ subscription: this.name, event, error, failure, action });
       await this.lease.recordError(`event ${event.metadata.eventNumber} (${event.type}): ${summary.message}`).catch(() => {});
@@ -518,6 +509,8 @@ export class SubscriptionRunner {
         const failed = await this.tryAgain(event, origin);
         if (!failed) return 'handled';
         error = failed.error;
+        history = { attempts: step.attempts, firstFailedAt: failure.firstFailedAt, context };
+        count = failure.attempt;
         continue;
       }
       // A stop leaves an event from the log unhandled before the checkpoint (retried at the next
@@ -525,16 +518,17 @@ export class SubscriptionRunner {
       if (action.action === 'stop' && origin.kind === 'log') throw this.stopRequested(event, action.reason);
       const status = action.action === 'retry' ? 'scheduled' : action.action === 'skip' ? 'skipped' : 'parked';
       const reason = action.action === 'retry' ? null : (action.reason ?? null);
-      const print = fingerprint(summary, event.type);
+      const print = step.fingerprint;
       await this.inTransaction(async (transaction) => {
         await this.store.recordFailure(transaction.tx, event, {
           status,
           retryAt: action.action === 'retry' ? new Date(Date.now() + action.delayMs) : null,
           error: summary,
           fingerprint: print,
-          attempts,
+          attempts: step.attempts,
+          attemptCount: failure.attempt,
           failureContext: context,
-          firstFailedAt,
+          firstFailedAt: failure.firstFailedAt,
           lastFailedAt: now,
           reason,
         });
@@ -555,19 +549,9 @@ export class SubscriptionRunner {
     return new StopRequested(`event ${event.metadata.eventNumber} (${event.type}): ${reason}`);
   }
 
-  /** The policy's answer; a policy that throws or answers nonsense parks the event rather than losing it. */
-  private async decide(error: unknown, event: RecordedEvent, failure: FailureContext): Promise<ErrorAction> {
-    let action: ErrorAction;
-    try {
-      action = await this.policy(error, event, failure);
-    } catch (policyError) {
-      this.logger.error({ err: policyError, subscription: this.name }, 'herald: onError threw; parking the event');
-      return { action: 'park', reason: `onError threw: ${describe(policyError)}` };
-    }
-    if (!isErrorAction(action)) {
-      return { action: 'park', reason: `onError returned ${JSON.stringify(action)}; use retry(), skip(), park() or stop()` };
-    }
-    return action;
+  /** The policy's answer, validated: nonsense or a throw parks the event (see {@link askPolicy}). */
+  private decide(error: unknown, event: RecordedEvent, failure: FailureContext): Promise<ErrorAction> {
+    return askPolicy(this.policy, error, event, failure);
   }
 
   /** Retries and operator requests that are due, then the events waiting behind each resolved one. */
@@ -576,7 +560,7 @@ export class SubscriptionRunner {
       if (!this.running) return;
       const eventNumber = Number(row.event_number);
       const event = await readEvent(this.pool, this.quotedSchema, eventNumber);
-      if (!event) throw new Error(`parked event ${eventNumber} is missing from the log`);
+      if (!event) throw new LogInconsistentError(`parked event ${eventNumber} of subscription '${this.name}' is missing from the log`);
       let outcome: Outcome;
       if (row.status === 'skip_requested') {
         let skipped = false;
@@ -616,7 +600,7 @@ export class SubscriptionRunner {
       }
       if (next.status !== 'waiting') return; // another failed event heads the stream
       const event = await readEvent(this.pool, this.quotedSchema, Number(next.event_number));
-      if (!event) throw new Error(`waiting event ${next.event_number} is missing from the log`);
+      if (!event) throw new LogInconsistentError(`waiting event ${next.event_number} of subscription '${this.name}' is missing from the log`);
       if ((await this.attemptParked(event, undefined, { kind: 'parked', waiting: true })) === 'blocked') return;
     }
   }
@@ -645,7 +629,7 @@ export class SubscriptionRunner {
   private async attempt(event: RecordedEvent, origin: Origin): Promise<void> {
     const failure = await this.inTransaction(async (transaction) => {
       try {
-        await this.invoke(event, transaction.tx);
+        await this.invoke(event, transaction);
       } catch (error) {
         return new BatchFailure(0, error);
       }
@@ -659,7 +643,7 @@ export class SubscriptionRunner {
    * Records in `tx` that this subscription is done with `event`: from the log, the checkpoint moves
    * past it; from the parked table, the lease is verified and, when `handled`, its row resolves.
    */
-  private async settle(transaction: LazyTransaction, event: RecordedEvent, origin: Origin, handled: boolean): Promise<void> {
+  private async settle(transaction: Transaction, event: RecordedEvent, origin: Origin, handled: boolean): Promise<void> {
     if (origin.kind === 'log') {
       await this.checkpoint(transaction, event.metadata.eventNumber);
       return;
@@ -674,7 +658,7 @@ export class SubscriptionRunner {
    * commits without waiting for the disk — losing it in a crash only means handling those events
    * again, which is at-least-once for effects outside the database, as ever.
    */
-  private async checkpoint(transaction: LazyTransaction, to: number): Promise<void> {
+  private async checkpoint(transaction: Transaction, to: number): Promise<void> {
     const moved =
       !this.leaseLost &&
       (await this.lease.checkpoint(transaction.client, this.position, to, { durable: transaction.open, notify: this.progressChannel }));
@@ -688,74 +672,48 @@ export class SubscriptionRunner {
   }
 
   /**
-   * Runs `work` in a transaction on its own connection: commits when it returns nothing, rolls
-   * back when it returns a failure or throws. A connection whose handler timed out is destroyed,
-   * not returned to the pool, since the handler may still be using it.
+   * Runs `work` in a lazily begun transaction (see {@link transaction}): commits when it returns
+   * nothing, rolls back when it returns a failure or throws. A transaction whose handler timed out
+   * is abandoned — its statement cancelled, its connection closed — since the handler may still
+   * be using it.
    */
-  private async inTransaction(work: (tx: LazyTransaction) => Promise<BatchFailure | undefined | void>): Promise<BatchFailure | undefined> {
-    const client = await checkout(this.pool);
-    const transaction = new LazyTransaction(client);
-    let broken: Error | undefined;
+  private async inTransaction(work: (tx: Transaction) => Promise<BatchFailure | undefined | void>): Promise<BatchFailure | undefined> {
     this.pendingPosition = undefined;
+    this.seenInTransaction = [];
+    let failure: BatchFailure | undefined;
     try {
-      const failure = await work(transaction);
-      if (failure) {
-        if (failure.error instanceof HandlerTimeoutError) {
-          // The handler may still be running a statement: stop it on the server, then drop the connection.
-          broken = failure.error;
-          const backend = (client as unknown as { processID?: number }).processID;
-          if (backend) await this.pool.query('SELECT pg_cancel_backend($1)', [backend]).catch(() => {});
-        } else await transaction.rollback();
-        return failure;
-      }
-      await transaction.commit();
-      if (this.pendingPosition !== undefined) {
-        this.position = this.pendingPosition;
-        this.hooks.progress(this.name, this.position);
-      }
-      return undefined;
+      await transaction(
+        this.pool,
+        async (t) => {
+          failure = (await work(t)) ?? undefined;
+          if (failure?.error instanceof HandlerTimeoutError) t.abandon(failure.error);
+          else if (failure) t.setRollbackOnly();
+        },
+        { lazy: true },
+      );
     } catch (error) {
-      broken = error instanceof Error ? error : new Error(String(error));
+      if (failure && error === failure.error) return failure;
       throw error;
-    } finally {
-      transaction.revoke();
-      client.release(broken);
     }
+    if (failure) return failure;
+    if (this.pendingPosition !== undefined) {
+      this.position = this.pendingPosition;
+      this.hooks.progress(this.name, this.position);
+    }
+    for (const event of this.seenInTransaction) this.hooks.eventAlreadySeen({ subscription: this.name, event });
+    return undefined;
   }
 
   /**
-   * Calls the handler, failing it with {@link HandlerTimeoutError} if it does not settle in time.
-   * One watchdog timer per runner checks the call in flight, rather than a timer per event.
+   * Calls the handler under the watchdog: it fails with {@link HandlerTimeoutError} (and its
+   * signal aborts) if it does not settle in time, and with `HandlerResultError` if it returns
+   * anything but nothing or `ALREADY_SEEN`.
    */
-  private async invoke(event: RecordedEvent, tx: pg.PoolClient): Promise<void> {
-    const result = this.definition.handle(event, event.metadata, { tx, subscription: this.name });
-    if (!isThenable(result)) return;
-    try {
-      await new Promise<unknown>((resolve, reject) => {
-        this.inFlight = { startedAt: Date.now(), eventNumber: event.metadata.eventNumber, reject };
-        result.then(resolve, reject);
-      });
-    } finally {
-      this.inFlight = undefined;
-    }
+  private async invoke(event: RecordedEvent, t: Transaction): Promise<void> {
+    const returned = await this.watchdog.run(
+      (signal) => this.definition.handle(event, event.metadata, { tx: t.tx, subscription: this.name, signal }),
+      () => new HandlerTimeoutError(this.name, event.metadata.eventNumber, this.timeoutMs),
+    );
+    if (handlerOutcome(returned) === 'already-seen') this.seenInTransaction.push(event);
   }
-
-  private checkTimeout(): void {
-    const call = this.inFlight;
-    if (call && Date.now() - call.startedAt >= this.timeoutMs) {
-      this.inFlight = undefined;
-      call.reject(new HandlerTimeoutError(this.name, call.eventNumber, this.timeoutMs));
-    }
-  }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown })?.then === 'function';
-}
-
-function isErrorAction(value: unknown): value is ErrorAction {
-  const action = (value as { action?: unknown })?.action;
-  if (action === 'retry') return typeof (value as { delayMs?: unknown }).delayMs === 'number';
-  if (action === 'skip' || action === 'stop') return typeof (value as { reason?: unknown }).reason === 'string';
-  return action === 'park';
 }

@@ -9,6 +9,7 @@ import {
   type Herald,
   type HeraldOptions,
   InvalidIdentifierError,
+  park,
   stop,
   SubscriptionInitError,
 } from '../../src/index.js';
@@ -165,21 +166,69 @@ describe('subscriptions', () => {
     assert.deepEqual(rows[0], { n: head, d: head });
   });
 
-  it('"already seen" skips the event and moves the checkpoint', async () => {
+  it('"already seen" counts the event as handled, reported as such, and loses nothing else of its batch', async () => {
     const writer = make();
-    await appendN(writer, 2, 'seen-stream');
-    const handled: number[] = [];
-    const reader = make().subscribe({
+    await appendN(writer, 4, 'seen-stream');
+    const reader = make();
+    const seen: number[] = [];
+    reader.on('eventAlreadySeen', ({ subscription, event }) => subscription === 'already-seen' && seen.push(event.metadata.streamVersion));
+    reader.subscribe({
       name: 'already-seen',
-      handle: (_e, meta) => {
-        if (meta.streamId !== 'seen-stream' || meta.streamVersion === 1) return ALREADY_SEEN;
-        handled.push(meta.streamVersion);
+      batchSize: 100,
+      async handle(_e, meta, { tx }) {
+        if (meta.streamId !== 'seen-stream') return;
+        if (meta.streamVersion % 2 === 1) return ALREADY_SEEN;
+        await tx.query(`INSERT INTO "${context}".effects VALUES ($1, 'already-seen')`, [meta.eventId]);
       },
     });
     await reader.start();
     const head = (await reader.status()).head;
     await waitFor(async () => (await statusOf(reader, 'already-seen'))?.position === head, { message: 'checkpoint at head' });
-    assert.deepEqual(handled, [2]);
+    assert.deepEqual(seen, [1, 3], 'exactly the events whose handler said ALREADY_SEEN are reported');
+    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${context}".effects WHERE subscription = 'already-seen'`);
+    assert.equal(rows[0].n, 2, 'the other events of the same batch committed their writes');
+    await reader.stop();
+  });
+
+  it('a handler that returns a value instead of throwing fails with HandlerResultError', async () => {
+    const writer = make();
+    await appendN(writer, 1, 'returns-stream');
+    const reader = make().subscribe({
+      name: 'returns',
+      onError: () => park('returned a value'),
+      handle: (_e, meta) => (meta.streamId === 'returns-stream' ? (new Error('returned, not thrown') as never) : undefined),
+    });
+    await reader.start();
+    const [parked] = await waitFor(async () => {
+      const list = await reader.parked.list({ subscription: 'returns' });
+      return list.length === 1 ? list : undefined;
+    }, { message: 'parked' });
+    assert.equal(parked!.error.type, 'HandlerResultError');
+    assert.match(parked!.error.message ?? '', /Handler returned an Error \(Error: returned, not thrown\)/);
+    await reader.stop();
+  });
+
+  it('a handler past its timeout has its signal aborted and its connection closed', async () => {
+    const writer = make();
+    await appendN(writer, 1, 'slow-stream');
+    let aborted: unknown;
+    let backend: number | undefined;
+    const reader = make().subscribe({
+      name: 'aborted',
+      handlerTimeoutMs: 200,
+      onError: () => park('too slow'),
+      async handle(_e, meta, { tx, signal }) {
+        if (meta.streamId !== 'slow-stream') return;
+        backend = (await tx.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+        aborted = signal.reason;
+      },
+    });
+    await reader.start();
+    await waitFor(() => aborted, { message: 'signal aborted' });
+    assert.equal((aborted as Error).name, 'HandlerTimeoutError');
+    await waitFor(async () => (await pool.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [backend])).rows[0].n === 0, { message: 'its connection closed' });
+    await waitFor(async () => (await reader.parked.list({ subscription: 'aborted' })).length === 1, { message: 'parked' });
     await reader.stop();
   });
 
