@@ -9,7 +9,7 @@ export type { AppendOptions, AppendResult, ExpectedVersion, OpenAppend } from '.
 export * from './subscriptions/index.js';
 export { type SqlExecutor, pgExecutor } from './sql/index.js';
 export { migrate, type MigrateResult } from './schema/migrate.js';
-export { openDatabase, startEmbeddedPostgres, type Database, type OpenDatabaseOptions, type EmbeddedServer } from './database/index.js';
+export { openDatabase, startEmbeddedPostgres, type Database, type CloseOptions, type OpenDatabaseOptions, type EmbeddedServer } from './database/index.js';
 export type { Logger } from './runtime/logger.js';
 export * from './handlers/index.js';
 export * from './parking/index.js';

@@ -1,18 +1,35 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { ConfigError } from '../errors.js';
+import { openPool, type ClosablePool } from './pool.js';
 
 /** A connection pool plus how to shut down what {@link openDatabase} started. */
 export interface Database {
+  /**
+   * The pool. A connection the server terminates cannot crash the process: the pool drops it
+   * (add your own `pool.on('error', …)` to hear about it) and a checked-out client's next query fails.
+   */
   readonly pool: pg.Pool;
   /** Connection string in use (the embedded server's, when one was started). */
   readonly url: string;
   /** True when an embedded PostgreSQL was started for this process. */
   readonly embedded: boolean;
-  /** Ends the pool and stops the embedded server, if any. */
-  close(): Promise<void>;
+  /**
+   * Ends the pool, waits until every connection's socket has closed, then stops the embedded
+   * server, if any, so its shutdown finds no connection to terminate. Calling it again returns
+   * the same promise.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export interface CloseOptions {
+  /**
+   * How long to wait for checked-out clients to be released and every socket to close; the
+   * connections still open then are closed forcibly. Default 5000 ms.
+   */
+  readonly timeoutMs?: number;
 }
 
 export interface OpenDatabaseOptions {
@@ -32,21 +49,36 @@ export interface OpenDatabaseOptions {
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
   const url = options.url ?? process.env.DATABASE_URL;
   const max = options.poolSize ?? 10;
-  if (url) {
-    const pool = new pg.Pool({ connectionString: url, max, application_name: 'herald' });
-    return { pool, url, embedded: false, close: () => pool.end() };
-  }
+  if (url) return database(openPool(url, max), url);
   const server = await startEmbeddedPostgres(options.dataDir ?? '.herald/postgres');
-  const pool = new pg.Pool({ connectionString: server.url, max, application_name: 'herald' });
+  return database(openPool(server.url, max), server.url, server);
+}
+
+/** The {@link Database} over `connections`, whose close() ends them before stopping `server`. */
+function database(connections: ClosablePool, url: string, server?: EmbeddedServer): Database {
+  let closing: Promise<void> | undefined;
+  const close = async (timeoutMs: number) => {
+    try {
+      await connections.end(timeoutMs);
+    } finally {
+      // Stop the server only once the sockets have closed: its fast stop terminates any still open.
+      await server?.stop();
+    }
+  };
   return {
-    pool,
-    url: server.url,
-    embedded: true,
-    async close() {
-      await pool.end();
-      await server.stop();
+    pool: connections.pool,
+    url,
+    embedded: server !== undefined,
+    async close(options = {}) {
+      closing ??= close(closeTimeout(options.timeoutMs));
+      return closing;
     },
   };
+}
+
+function closeTimeout(timeoutMs = 5_000): number {
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new ConfigError(`close: timeoutMs must be a non-negative number, got ${timeoutMs}`);
+  return timeoutMs;
 }
 
 /** A running embedded PostgreSQL. */
