@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { ConsumerMessageBusyError, ConsumerMessageNotParkedError, InvalidArgumentError } from '../errors.js';
 import type { AttemptRecord } from '../handlers/failure.js';
 import { buildFilter, type FilterShape } from '../parking/filter.js';
+import { awaitRequest, pageLimit, requireReason } from '../parking/requests.js';
 import { validateSubscriptionName } from '../sql/identifiers.js';
 import type { ConsumerMessageStatus } from './stored.js';
 
@@ -88,8 +89,7 @@ export class ParkedMessages {
 
   /** Stored messages matching `filter`, oldest first; `after` is the last message of the previous page. */
   async list(filter: MessageFilter = {}, page: { limit?: number; after?: MessageRef } = {}): Promise<ParkedMessage[]> {
-    const limit = page.limit ?? 100;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidArgumentError('limit', 'use a whole number from 1 to 10000');
+    const limit = pageLimit(page.limit);
     const after = page.after;
     if (after !== undefined && (typeof after?.consumer !== 'string' || typeof after.key !== 'string')) throw new InvalidArgumentError('after', 'must be { consumer, key } of a listed message');
     const where = buildFilter(filter as Record<string, unknown>, 4, SHAPE);
@@ -159,20 +159,21 @@ export class ParkedMessages {
   }
 
   private async awaitOutcome(consumer: string, key: string, timeoutMs: number): Promise<MessageRequestOutcome> {
-    const deadline = Date.now() + timeoutMs;
-    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      const { rows } = await this.pool.query<{ status: ConsumerMessageStatus; reason: string | null; error_message: string | null }>(
-        `SELECT status, reason, error_message FROM ${this.table} WHERE consumer = $1 AND message_key = $2`,
-        [consumer, key],
-      );
-      const row = rows[0];
-      if (!row) return { status: 'retried', reason: null, error: null }; // a held row that was handled is deleted
-      if (row.status !== 'retry_requested' && row.status !== 'skip_requested') {
-        return { status: row.status, reason: row.reason, error: row.status === 'retried' || row.status === 'skipped' ? null : row.error_message };
-      }
-      if (Date.now() >= deadline) return { status: 'requested', reason: row.reason, error: null };
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+    const { row, done } = await awaitRequest(
+      async () =>
+        (
+          await this.pool.query<{ status: ConsumerMessageStatus; reason: string | null; error_message: string | null }>(
+            `SELECT status, reason, error_message FROM ${this.table} WHERE consumer = $1 AND message_key = $2`,
+            [consumer, key],
+          )
+        ).rows[0],
+      (r) => r === undefined || (r.status !== 'retry_requested' && r.status !== 'skip_requested'),
+      timeoutMs,
+    );
+    if (!row) return { status: 'retried', reason: null, error: null }; // a held row that was handled is deleted
+    if (!done) return { status: 'requested', reason: row.reason, error: null };
+    const status = row.status as Exclude<ConsumerMessageStatus, 'retry_requested' | 'skip_requested'>;
+    return { status, reason: row.reason, error: status === 'retried' || status === 'skipped' ? null : row.error_message };
   }
 
   private async wake(): Promise<void> {
@@ -180,10 +181,6 @@ export class ParkedMessages {
   }
 }
 
-function requireReason(reason: unknown): string {
-  if (typeof reason !== 'string' || reason.trim().length === 0) throw new InvalidArgumentError('reason', 'skipping needs a non-empty reason');
-  return reason;
-}
 
 interface Row {
   consumer: string;

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { InvalidArgumentError, NotParkedError, ParkedEventBusyError } from '../errors.js';
 import { validateSubscriptionName } from '../sql/identifiers.js';
 import { type ParkedFilter, filterClause } from './filter.js';
+import { awaitRequest, pageLimit, requireReason } from './requests.js';
 import type { AttemptRecord, ParkedStatus } from './store.js';
 
 /** A parked (or waiting, or resolved) event as operators see it. */
@@ -74,8 +75,7 @@ export class ParkedEvents {
 
   /** Parked events matching `filter`, oldest event first. */
   async list(filter: ParkedFilter = {}, page: { limit?: number; afterEventNumber?: number } = {}): Promise<ParkedEvent[]> {
-    const limit = page.limit ?? 100;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidArgumentError('limit', 'use a whole number from 1 to 10000');
+    const limit = pageLimit(page.limit);
     const where = filterClause(filter, 3);
     const { rows } = await this.pool.query<Row>(
       `SELECT * FROM ${this.table} WHERE event_number > $1 AND ${where.sql} ORDER BY event_number, subscription LIMIT $2`,
@@ -152,19 +152,20 @@ export class ParkedEvents {
   }
 
   private async awaitOutcome(subscription: string, eventNumber: number, timeoutMs: number): Promise<RetryOutcome> {
-    const deadline = Date.now() + timeoutMs;
-    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      const { rows } = await this.pool.query<{ status: ParkedStatus; error_message: string | null }>(
-        `SELECT status, error_message FROM ${this.table} WHERE subscription = $1 AND event_number = $2`,
-        [subscription, eventNumber],
-      );
-      const row = rows[0];
-      if (row && (row.status === 'retried' || row.status === 'parked' || row.status === 'scheduled' || row.status === 'skipped')) {
-        return { status: row.status, error: row.status === 'retried' ? null : row.error_message };
-      }
-      if (Date.now() >= deadline) return { status: 'requested', error: null };
-      await new Promise((r) => setTimeout(r, delay));
-    }
+    const settled = ['retried', 'parked', 'scheduled', 'skipped'];
+    const { row, done } = await awaitRequest(
+      async () =>
+        (
+          await this.pool.query<{ status: ParkedStatus; error_message: string | null }>(
+            `SELECT status, error_message FROM ${this.table} WHERE subscription = $1 AND event_number = $2`,
+            [subscription, eventNumber],
+          )
+        ).rows[0],
+      (r) => r !== undefined && settled.includes(r.status),
+      timeoutMs,
+    );
+    if (!done || !row) return { status: 'requested', error: null };
+    return { status: row.status as RetryOutcome['status'], error: row.status === 'retried' ? null : row.error_message };
   }
 
   private async wake(): Promise<void> {
@@ -172,10 +173,6 @@ export class ParkedEvents {
   }
 }
 
-function requireReason(reason: unknown): string {
-  if (typeof reason !== 'string' || reason.trim().length === 0) throw new InvalidArgumentError('reason', 'skipping needs a non-empty reason');
-  return reason;
-}
 
 function toParkedEvent(row: Row): ParkedEvent {
   return {
