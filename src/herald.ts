@@ -28,6 +28,7 @@ import { quoteIdent, validateSqlName, validateSubscriptionName } from './sql/ide
 import { ConsistencyWaiters } from './subscriptions/consistency.js';
 import type { StartFrom, SubscriptionDefinition, SubscriptionStatus } from './subscriptions/definition.js';
 import { Lease } from './subscriptions/lease.js';
+import { SubscriptionControl } from './subscriptions/control.js';
 import { type RunnerHooks, SubscriptionRunner } from './subscriptions/runner.js';
 import { readSubscriptionStatus } from './subscriptions/status.js';
 import { Consumer, type ConsumerDefinition, type ConsumerStatus } from './consumers/consumer.js';
@@ -179,6 +180,8 @@ export class Herald {
    * process runs the consumer; this works without running one.
    */
   readonly parkedMessages: ParkedMessages;
+  /** Operator controls of this log's subscriptions (restart a failed one), from any process. */
+  readonly subscriptions: SubscriptionControl;
   private readonly relays = new Map<string, { transport: Transport; collect: boolean; expected: readonly string[] }>();
   private readonly collections = new Map<Transport, Consumption | undefined>();
   private readonly consumers = new Map<string, Consumer>();
@@ -205,6 +208,7 @@ export class Herald {
     this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => hintSequencers(this.context));
     this.parked = new ParkedEvents(this.pool, this.schema, this.channel);
     this.parkedMessages = new ParkedMessages(this.pool, this.schema, this.channel);
+    this.subscriptions = new SubscriptionControl(this.pool, this.schema, this.channel);
     this.inbox = new Inbox(this.pool, this.schema, this.logger, options.inbox);
     this.deliveries = new DeliveryJournal(this.pool, this.schema, this.context, this.logger, options.deliveries);
   }
@@ -555,6 +559,13 @@ export class Herald {
     }
     else if (payload === 'c') this.waiters.poke();
     else if (payload === 'p' || payload === 'r') for (const runner of this.runners.values()) runner.nudge();
+    else if (payload === 'x') {
+      for (const runner of this.runners.values()) {
+        // An operator restarted a failed subscription: the process it failed in takes it again (standbys are nudged).
+        if (runner.phase === 'failed') void this.startRunner(runner).catch((error) => this.logger.warn({ err: error, subscription: runner.name }, 'herald: restart failed'));
+        else runner.nudge();
+      }
+    }
     else if (payload === 'm') for (const consumer of this.consumers.values()) consumer.nudge();
   }
 

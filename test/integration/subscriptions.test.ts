@@ -256,6 +256,36 @@ describe('subscriptions', () => {
     assert.equal(effects.rows[0].n, poison - 1, 'effects of the events before it committed once, the failing one rolled back');
   });
 
+  it('an operator restarts a subscription its policy stopped, through the database from another Herald; it goes on from its checkpoint', async () => {
+    const writer = make();
+    await appendN(writer, 3, 'operator-restart');
+    let broken = true;
+    const handled: number[] = [];
+    const reader = make();
+    reader.subscribe({
+      name: 'restartable',
+      onError: () => stop('broken dependency'),
+      handle(_e, meta) {
+        if (meta.streamId !== 'operator-restart') return;
+        if (broken && meta.streamVersion === 2) throw new Error('dependency down');
+        handled.push(meta.streamVersion);
+      },
+    });
+    await reader.start();
+    await waitFor(async () => (await statusOf(reader, 'restartable'))?.state === 'failed', { message: 'stopped by its policy' });
+    const operator = make();
+    await assert.rejects(operator.subscriptions.restart('nope'), /No subscription named 'nope'/);
+    broken = false;
+    await operator.subscriptions.restart('restartable');
+    const head = (await reader.status()).head;
+    await waitFor(async () => (await statusOf(reader, 'restartable'))?.position === head, { message: 'restarted and caught up' });
+    // Event 1 ran twice in memory (once in the batch that failed, once on its own), committed once.
+    assert.deepEqual(handled, [1, 1, 2, 3]);
+    assert.equal((await statusOf(reader, 'restartable'))?.state, 'running');
+    await assert.rejects(operator.subscriptions.restart('restartable'), /is running, not failed/);
+    await reader.stop();
+  });
+
   it('graceful stop finishes the batch in hand and hands the lease to a standby at once', async () => {
     const writer = make();
     const name = 'handover';
