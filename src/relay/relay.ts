@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { RecordedEvent } from '../events/types.js';
 import { ConfigError, TransportError } from '../errors.js';
-import type { PipelineDefinition, PipelinePage, SubscriptionDefinition, SubscriptionHealth, StartFrom } from '../subscriptions/definition.js';
+import type { PipelineDefinition, SubscriptionDefinition, SubscriptionHealth, StartFrom } from '../subscriptions/definition.js';
 import { encodeCloudEvent } from '../transports/cloudevents.js';
 import { readMessages } from './page.js';
 import type { OutgoingMessage, Transport } from '../transports/transport.js';
