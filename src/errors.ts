@@ -235,12 +235,19 @@ export class ParkedEventBusyError extends HeraldError {
 
 /** A broker did not accept or confirm a message, or the connection to it failed. Nothing is lost: the relay publishes again. */
 export class TransportError extends HeraldError {
+  /**
+   * The broker refused this message for good (too large, say): publishing it again cannot help.
+   * The relay parks such a message instead of retrying it forever.
+   */
+  readonly refused: boolean;
+
   constructor(
     readonly transport: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; refused?: boolean },
   ) {
     super('HERALD_TRANSPORT', `${transport}: ${message}`, options);
+    this.refused = options?.refused ?? false;
   }
 }
 

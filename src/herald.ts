@@ -35,7 +35,9 @@ import { Consumer, type ConsumerDefinition, type ConsumerStatus } from './consum
 import { ParkedMessages } from './consumers/operator.js';
 import type { ReceivedEvent } from './transports/cloudevents.js';
 import { type ConsumerDeliveryStatus, DeliveryJournal, type DeliveryOptions } from './deliveries/journal.js';
-import { type RelayHandle, type RelayOptions, relaySubscription } from './relay/relay.js';
+import { Relay, type RelayHandle } from './relay/relay.js';
+import type { RelayMessage } from './relay/page.js';
+import { type RelayOptions, relaySettings } from './relay/options.js';
 import type { SubscriptionHealth } from './subscriptions/definition.js';
 import type { Consumption, Transport } from './transports/transport.js';
 
@@ -89,6 +91,8 @@ export interface HeraldEvents {
   messageParked: { consumer: string; key: string; reason: string };
   /** A consumer's handler failed; `action` is what the error policy decided (stored before the broker ack). */
   messageAttemptFailed: { consumer: string; event: ReceivedEvent; error: unknown; failure: FailureContext; action: ErrorAction };
+  /** A relay's broker refused a message for good; `action` is what `onRefused` decided (default: park). */
+  messageRefused: { relay: string; message: RelayMessage; error: unknown; failure: FailureContext; action: ErrorAction };
   /** A consumer stopped in this process because its error policy said `stop`. */
   consumerStopped: { consumer: string; reason: string };
 }
@@ -183,6 +187,7 @@ export class Herald {
   /** Operator controls of this log's subscriptions (restart a failed one), from any process. */
   readonly subscriptions: SubscriptionControl;
   private readonly relays = new Map<string, { transport: Transport; collect: boolean; expected: readonly string[] }>();
+  private readonly relayLoops = new Map<string, Relay>();
   private readonly collections = new Map<Transport, Consumption | undefined>();
   private readonly consumers = new Map<string, Consumer>();
   private writerNotify: Promise<void> | undefined;
@@ -356,7 +361,7 @@ export class Herald {
     }
     positive(`subscription '${name}': handlerTimeoutMs`, definition.handlerTimeoutMs, 1);
     positive(`subscription '${name}': batchSize`, definition.batchSize, 1);
-    if (this.runners.has(name)) throw new DuplicateSubscriptionError(name);
+    if (this.runners.has(name) || this.relayLoops.has(name)) throw new DuplicateSubscriptionError(name);
     const lease = new Lease(this.pool, `${this.schema}.subscriptions`, name, this.processId, this.leaseTtlMs, this.channel);
     const runner = new SubscriptionRunner(
       definition,
@@ -384,13 +389,27 @@ export class Herald {
    * ```
    */
   relay(options: RelayOptions): RelayHandle {
-    const definition = relaySubscription(this.context, options, { pool: this.pool, schema: this.schema });
-    this.subscribe(definition);
-    const entry = { transport: options.transport, collect: options.collectAcknowledgements ?? true, expected: options.expectedConsumers ?? [] };
-    this.relays.set(definition.name, entry);
-    if (this.started) void this.startRelayExtras(entry).catch((error) => this.logger.error({ err: error }, 'herald: relay start failed'));
-    const runner = this.runners.get(definition.name)!;
-    return { name: definition.name, health: () => runner.health() };
+    const settings = relaySettings(options);
+    if (this.runners.has(settings.name) || this.relayLoops.has(settings.name)) throw new DuplicateSubscriptionError(settings.name);
+    const lease = new Lease(this.pool, `${this.schema}.subscriptions`, settings.name, this.processId, this.leaseTtlMs, this.channel);
+    const relay = new Relay(this.pool, this.schema, this.context, settings, lease, { leaseTtlMs: this.leaseTtlMs, pollMs: this.pollMs }, this.logger, {
+      progress: () => {},
+      refused: (info) => this.emit('messageRefused', info),
+      stopped: (info) => this.emit('subscriptionStopped', { subscription: info.relay, reason: info.reason }),
+    });
+    this.relayLoops.set(settings.name, relay);
+    const entry = { transport: settings.transport, collect: options.collectAcknowledgements ?? true, expected: options.expectedConsumers ?? [] };
+    this.relays.set(settings.name, entry);
+    if (this.started) {
+      void this.startRelay(relay).catch((error) => this.logger.error({ err: error }, 'herald: relay start failed'));
+      void this.startRelayExtras(entry).catch((error) => this.logger.error({ err: error }, 'herald: relay start failed'));
+    }
+    return relay;
+  }
+
+  private async startRelay(relay: Relay): Promise<void> {
+    await this.ensureCheckpoint(relay.name, relay.settings.startFrom, 'eventual');
+    await relay.start();
   }
 
   /**
@@ -458,6 +477,7 @@ export class Herald {
     }
     this.inbox.start();
     for (const entry of this.relays.values()) await this.startRelayExtras(entry);
+    for (const relay of this.relayLoops.values()) await this.startRelay(relay);
     for (const consumer of this.consumers.values()) await consumer.start();
     const results = await Promise.allSettled([...this.runners.values()].map((r) => this.startRunner(r, overrides.startFrom?.[r.name])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -471,7 +491,7 @@ export class Herald {
     await Promise.all([...this.consumers.values()].map((c) => c.stop()));
     await Promise.all([...this.collections.values()].map((c) => c?.close()));
     this.collections.clear();
-    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    await Promise.all([...this.runners.values(), ...this.relayLoops.values()].map((r) => r.stop()));
     if (this.sequencer) runningSequencers.get(this.context)?.delete(this.sequencer);
     await this.sequencer?.stop();
     await this.listener?.stop();
@@ -489,26 +509,26 @@ export class Herald {
       unsequenced: Number(rows[0]?.n ?? 0),
       openAppends: await readOpenAppends(this.pool, this.context),
       subscriptions: await readSubscriptionStatus(this.pool, this.schema, head),
-      relays: [...this.relays.keys()].map((name) => {
-        const runner = this.runners.get(name)!;
-        return { name, active: runner.active, ...runner.health() };
-      }),
+      relays: [...this.relayLoops.values()].map((relay) => ({ name: relay.name, active: relay.active, ...relay.health() })),
       consumers: await Promise.all([...this.consumers.values()].map((c) => c.status())),
       deliveries: await this.deliveries.status(head),
     };
   }
 
   private async startRunner(runner: SubscriptionRunner, startFrom?: StartFrom): Promise<void> {
-    const definition = runner.definition;
-    const from = startFrom ?? definition.startFrom ?? 'origin';
-    validateStartFrom(runner.name, from);
+    await this.ensureCheckpoint(runner.name, startFrom ?? runner.definition.startFrom ?? 'origin', runner.definition.consistency ?? 'eventual');
+    await runner.start();
+  }
+
+  /** The stored checkpoint of a subscription or relay: created at `startFrom` the first time its name is seen. */
+  private async ensureCheckpoint(name: string, from: StartFrom, consistency: 'eventual' | 'strong'): Promise<void> {
+    validateStartFrom(name, from);
     const position = from === 'origin' ? 0 : from === 'current' ? await this.currentHead() : from;
     await this.pool.query(
       `INSERT INTO ${this.schema}.subscriptions (name, position, consistency) VALUES ($1, $2, $3)
        ON CONFLICT (name) DO UPDATE SET consistency = EXCLUDED.consistency`,
-      [runner.name, position, definition.consistency ?? 'eventual'],
+      [name, position, consistency],
     );
-    await runner.start();
   }
 
   private async currentHead(): Promise<number> {
@@ -558,24 +578,33 @@ export class Herald {
       else this.recheckAll();
     }
     else if (payload === 'c') this.waiters.poke();
-    else if (payload === 'p' || payload === 'r') for (const runner of this.runners.values()) runner.nudge();
+    else if (payload === 'p' || payload === 'r') for (const loop of this.loops()) loop.nudge();
     else if (payload === 'x') {
+      // An operator restarted a failed subscription: the process it failed in takes it again (standbys are nudged).
       for (const runner of this.runners.values()) {
-        // An operator restarted a failed subscription: the process it failed in takes it again (standbys are nudged).
         if (runner.phase === 'failed') void this.startRunner(runner).catch((error) => this.logger.warn({ err: error, subscription: runner.name }, 'herald: restart failed'));
         else runner.nudge();
+      }
+      for (const relay of this.relayLoops.values()) {
+        if (relay.phase === 'failed') void this.startRelay(relay).catch((error) => this.logger.warn({ err: error, relay: relay.name }, 'herald: restart failed'));
+        else relay.nudge();
       }
     }
     else if (payload === 'm') for (const consumer of this.consumers.values()) consumer.nudge();
   }
 
+  /** Every loop that reads this log in this process: subscriptions and relays. */
+  private loops(): (SubscriptionRunner | Relay)[] {
+    return [...this.runners.values(), ...this.relayLoops.values()];
+  }
+
   private recheckAll(): void {
-    for (const runner of this.runners.values()) runner.recheck();
+    for (const loop of this.loops()) loop.recheck();
     this.waiters.poke();
   }
 
   private onLogAdvanced(head: number): void {
-    for (const runner of this.runners.values()) runner.logAdvanced(head);
+    for (const loop of this.loops()) loop.logAdvanced(head);
     this.waiters.poke();
   }
 }

@@ -1,13 +1,26 @@
 import type pg from 'pg';
-import type { PipelinePage } from '../subscriptions/definition.js';
 import type { OutgoingMessage } from '../transports/transport.js';
+
+/** One event of the log, ready to publish, with what the relay needs to park it. */
+export interface RelayMessage extends OutgoingMessage {
+  readonly number: number;
+  readonly version: number;
+  readonly createdAt: Date;
+}
+
+/** A page of the log for the relay: its messages, and the last event number it covers. */
+export interface RelayPage {
+  readonly items: readonly RelayMessage[];
+  /** The last event number read (`after` when the page is empty). */
+  readonly last: number;
+}
 
 /**
  * A page of the log as ready-to-send messages. The payload and metadata are read as text and
  * spliced into the CloudEvent as they are, so the relay never parses and re-serialises payloads
  * in Node (most of its CPU otherwise). Same attributes as {@link encodeCloudEvent} (checked by a test).
  */
-export async function readMessages(pool: pg.Pool, schema: string, context: string, after: number, limit: number): Promise<PipelinePage<readonly OutgoingMessage[]>> {
+export async function readMessages(pool: pg.Pool, schema: string, context: string, after: number, limit: number): Promise<RelayPage> {
   const { rows } = await pool.query<PageRow>({
     name: `herald:relay-page:${schema}`,
     text: `SELECT event_number::text AS n, event_id::text AS id, stream_id, stream_version::text AS v, event_type AS type,
@@ -19,8 +32,17 @@ export async function readMessages(pool: pg.Pool, schema: string, context: strin
     values: [after, limit],
   });
   const prefix = `{"specversion":"1.0","source":${JSON.stringify(`/herald/${context}`)},"datacontenttype":"application/json","heraldcontext":${JSON.stringify(context)}`;
-  const items = rows.map((r) => ({ id: r.id, source: context, type: r.type, key: r.stream_id, body: Buffer.from(cloudEventText(prefix, r)) }));
-  return { items, count: rows.length, last: rows.length > 0 ? Number(rows[rows.length - 1]!.n) : after };
+  const items = rows.map((r) => ({
+    id: r.id,
+    source: context,
+    type: r.type,
+    key: r.stream_id,
+    body: Buffer.from(cloudEventText(prefix, r)),
+    number: Number(r.n),
+    version: Number(r.v),
+    createdAt: new Date(Math.floor(r.ms)),
+  }));
+  return { items, last: rows.length > 0 ? Number(rows[rows.length - 1]!.n) : after };
 }
 
 interface PageRow {

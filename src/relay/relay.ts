@@ -1,87 +1,440 @@
 import type pg from 'pg';
-import type { RecordedEvent } from '../events/types.js';
-import { ConfigError, TransportError } from '../errors.js';
-import type { PipelineDefinition, SubscriptionDefinition, SubscriptionHealth, StartFrom } from '../subscriptions/definition.js';
-import { encodeCloudEvent } from '../transports/cloudevents.js';
-import { readMessages } from './page.js';
-import type { OutgoingMessage, Transport } from '../transports/transport.js';
+import { describe, LeaseLostError, TransportError } from '../errors.js';
+import { askPolicy, nextFailure } from '../handlers/failure.js';
+import type { ErrorAction, FailureContext } from '../handlers/policy.js';
+import { ParkingStore, type ParkedRow } from '../parking/store.js';
+import type { Logger } from '../runtime/logger.js';
+import { Wakeup } from '../runtime/wakeup.js';
+import { Watchdog } from '../runtime/watchdog.js';
+import type { Lease } from '../subscriptions/lease.js';
+import type { SubscriptionHealth } from '../subscriptions/definition.js';
+import type { RelaySettings } from './options.js';
+import { readMessages, type RelayMessage } from './page.js';
+import { asParkable, isRefusal } from './refusals.js';
 
-/** How to relay a context's log to a broker. */
-export interface RelayOptions {
-  /** The broker adapter: `rabbitmq()`, `nats()` or `redis()` from `herald/transports/*`. */
-  readonly transport: Transport;
-  /** Durable name of the relay's subscription. Default `relay:<transport kind>`. */
-  readonly name?: string;
-  /**
-   * Most messages in flight (published, not confirmed yet) at once. The relay hands the broker
-   * pages of `window / pages` events and keeps up to `pages` of them in flight, so the broker's
-   * pipeline stays full while earlier pages are being confirmed. Default 1000.
-   */
-  readonly window?: number;
-  /** Pages the window is cut into. Default 4. */
-  readonly pages?: number;
-  /** A page whose confirms have not all arrived after this long fails (and is published again). Default 30 000 ms. */
-  readonly confirmTimeoutMs?: number;
-  /** Default `'origin'`: every event of the log is published. */
-  readonly startFrom?: StartFrom;
-  /**
-   * Consumers expected to handle every event of this context. They are listed in delivery status
-   * (and their unhandled events flagged) even before their first acknowledgement.
-   */
-  readonly expectedConsumers?: readonly string[];
-  /** Collect consumers' delivery acknowledgements from the transport's `acks` channel. Default `true`. */
-  readonly collectAcknowledgements?: boolean;
+/** What a relay tells the outside world. */
+export interface RelayHooks {
+  progress(position: number): void;
+  refused(info: { relay: string; message: RelayMessage; error: unknown; failure: FailureContext; action: ErrorAction }): void;
+  stopped(info: { relay: string; reason: string }): void;
 }
 
-/** What `herald.relay()` returns: the relay's health in this process. */
+/** A page handed to the broker: its last event number, and whether its confirms are all in. */
+interface Page {
+  readonly to: number;
+  readonly done: Promise<void>;
+  settled: boolean;
+}
+
+/** What `herald.relay()` returns: the relay's name and its health in this process. */
 export interface RelayHandle {
   readonly name: string;
   /** Healthy while publishing works; unhealthy (with the broker's error) while it retries with backoff. */
   health(): SubscriptionHealth;
 }
 
+/** The policy said stop: unwinds the loop to mark the relay failed. */
+class StopRequested extends Error {}
+
 /**
- * The relay as a pipelined subscription: each page of the log is encoded as CloudEvents and
- * published with every message in flight; the page's checkpoint moves only once the broker
- * confirmed all of it, so an event counts as dispatched only after its confirm. Pages are
- * published in log order on one transport, so each stream enters the broker in version order.
- * A crash or a broker failure publishes the unconfirmed pages again (at most one window of
- * duplicates, which the consumer's inbox absorbs).
+ * Publishes a context's log to a broker, in log order, and moves its checkpoint only past pages
+ * the broker confirmed completely. Up to `pages` pages are in flight at once; one asynchronously
+ * committed statement checkpoints every page that settled. It holds a lease like a subscription
+ * (one relay process at a time, standbys take over), and its checkpoint and parked messages live
+ * with the subscriptions' (status and the operator API cover it).
+ *
+ * A broker failure or a missing confirm drops the pages in flight: the relay reports itself
+ * unhealthy and publishes again from its checkpoint, with backoff. A message the broker refuses
+ * for good is found by publishing its page one message at a time and goes to `onRefused`
+ * (default: parked); later events of its stream wait behind it, unless `parking: 'message'`.
+ * Operators' retries and skips of parked messages are carried out here, in the lease holder.
  */
-export function relaySubscription(context: string, options: RelayOptions, log?: { pool: pg.Pool; schema: string }): SubscriptionDefinition {
-  const { transport } = options;
-  if (!transport || typeof transport.publish !== 'function') throw new ConfigError('relay: `transport` must be a Herald transport');
-  const window = options.window ?? 1000;
-  if (!Number.isSafeInteger(window) || window < 1 || window > 100_000) throw new ConfigError(`relay: window must be a whole number from 1 to 100000, got ${window}`);
-  const pages = options.pages ?? 4;
-  if (!Number.isSafeInteger(pages) || pages < 1 || pages > window) throw new ConfigError(`relay: pages must be a whole number from 1 to the window (${window}), got ${pages}`);
-  const confirmTimeoutMs = options.confirmTimeoutMs ?? 30_000;
-  if (!(confirmTimeoutMs > 0)) throw new ConfigError(`relay: confirmTimeoutMs must be positive, got ${confirmTimeoutMs}`);
-  const publish = (messages: readonly OutgoingMessage[]) => confirmedWithin(transport.publish('events', messages), confirmTimeoutMs, transport.kind);
-  // With the log at hand, PostgreSQL writes the CloudEvents text itself: the relay then never
-  // parses payloads in Node, which is most of its CPU. Without it, events are read and encoded here.
-  const pipeline: PipelineDefinition<readonly OutgoingMessage[]> | PipelineDefinition<readonly RecordedEvent[]> = log
-    ? { depth: pages, read: (after, limit) => readMessages(log.pool, log.schema, context, after, limit), handle: publish }
-    : { depth: pages, handle: (events: readonly RecordedEvent[]) => publish(events.map((event) => toMessage(context, event))) };
-  return {
-    name: options.name ?? `relay:${transport.kind}`,
-    startFrom: options.startFrom ?? 'origin',
-    batchSize: Math.ceil(window / pages),
-    pipeline,
-    handle() {
-      throw new Error('the relay handles whole pages (pipeline)');
-    },
-  };
-}
+export class Relay implements RelayHandle {
+  readonly wakeup = new Wakeup();
+  phase: 'idle' | 'standby' | 'running' | 'stopped' | 'failed' = 'idle';
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private position = 0;
+  private readPosition = 0;
+  private knownHead = 0;
+  private mustRead = true;
+  private pages: Page[] = [];
+  /** Streams with a failed message still open (parked, scheduled, or with a request pending). */
+  private failed = new Set<string>();
+  /** A page being published one message at a time to find what the broker refused; later pages wait for it. */
+  private sifting: Promise<void> | undefined;
+  /** An operator's request may be waiting: look for due work even if no stream is known to have failed. */
+  private dueCheck = true;
+  private needsRepair = true;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private leaseLost = false;
+  private leaseGeneration = 0;
+  private readonly stopSignal = new Wakeup();
+  private healthState: SubscriptionHealth = { healthy: true, lastError: null, since: null, failures: 0 };
+  private readonly store: ParkingStore;
+  private readonly confirms: Watchdog;
 
-function toMessage(context: string, event: RecordedEvent): OutgoingMessage {
-  return { id: event.metadata.eventId, source: context, type: event.type, key: event.metadata.streamId, body: encodeCloudEvent(context, event) };
-}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+    private readonly context: string,
+    readonly settings: RelaySettings,
+    private readonly lease: Lease,
+    private readonly timing: { leaseTtlMs: number; pollMs: number },
+    private readonly logger: Logger,
+    private readonly hooks: RelayHooks,
+  ) {
+    this.store = new ParkingStore(schema, settings.name);
+    this.confirms = new Watchdog(settings.confirmTimeoutMs);
+  }
 
-function confirmedWithin(publishing: Promise<void>, ms: number, kind: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TransportError(kind, `no confirm for a page within ${ms} ms`)), ms);
-  });
-  return Promise.race([publishing, timeout]).finally(() => clearTimeout(timer));
+  get name(): string {
+    return this.settings.name;
+  }
+
+  get active(): boolean {
+    return this.phase === 'running';
+  }
+
+  /** Healthy while publishing works; unhealthy (with the broker's error) while it retries with backoff. */
+  health(): SubscriptionHealth {
+    return this.healthState;
+  }
+
+  /** Starts the loop; resolves once this process either runs the relay or stands by. */
+  start(): Promise<void> {
+    if (this.running) return Promise.resolve();
+    this.running = true;
+    return new Promise<void>((resolve) => {
+      this.loop = this.run(resolve);
+    });
+  }
+
+  /** Waits for the pages in flight (so the next holder does not publish them again), then releases the lease. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeup.notify();
+    this.stopSignal.notify();
+    await this.loop;
+  }
+
+  logAdvanced(head: number): void {
+    if (head <= this.knownHead) return;
+    this.knownHead = head;
+    this.wakeup.notify();
+  }
+
+  recheck(): void {
+    this.mustRead = true;
+    this.wakeup.notify();
+  }
+
+  /** An operator asked for something (or another process released the lease): look now. */
+  nudge(): void {
+    this.dueCheck = true;
+    this.wakeup.notify();
+    this.stopSignal.notify();
+  }
+
+  private async run(started: () => void): Promise<void> {
+    let force = true;
+    let backoff = 100;
+    while (this.running) {
+      try {
+        if (this.phase !== 'running') {
+          const acquired = await this.takeLease(force);
+          force = false;
+          if (!acquired) {
+            this.phase = 'standby';
+            started();
+            await this.stopSignal.wait(this.timing.leaseTtlMs / 3);
+            continue;
+          }
+          started();
+        }
+        await this.step();
+        backoff = 100;
+      } catch (error) {
+        await this.dropPages();
+        if (error instanceof StopRequested) return this.fail(error.message);
+        if (error instanceof LeaseLostError || this.leaseLost) {
+          this.logger.warn({ relay: this.name }, 'herald: relay lease lost, standing by');
+          this.dropLease();
+          continue;
+        }
+        this.needsRepair = true;
+        this.unhealthy(error);
+        started();
+        await this.stopSignal.wait(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+    started();
+    await this.finishPages();
+  }
+
+  /** One turn: operators' requests and due retries, then checkpoint settled pages, then hand the next page over. */
+  private async step(): Promise<void> {
+    if (this.needsRepair) await this.repair();
+    if (this.failed.size > 0 || this.dueCheck) {
+      this.dueCheck = false;
+      await this.handleDue();
+    }
+    if (this.pages.length > 0 && (this.pages[0]!.settled || this.pages.length >= this.settings.depth)) await this.checkpointPages();
+    if (this.readPosition < this.position) this.readPosition = this.position;
+    if (this.mustRead || this.readPosition < this.knownHead) {
+      this.mustRead = false;
+      const page = await readMessages(this.pool, this.schema, this.context, this.readPosition, this.settings.pageSize);
+      if (page.items.length > 0) {
+        this.launch(page.items, page.last);
+        if (page.items.length === this.settings.pageSize) this.mustRead = true;
+        return;
+      }
+    }
+    if (this.pages.length > 0) return this.checkpointPages();
+    if (this.settings.transport.health().connected) this.recovered();
+    let wait = this.timing.pollMs;
+    if (this.failed.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
+    if (!(await this.wakeup.wait(wait))) this.mustRead = true;
+  }
+
+  /** Hands a page to the broker; messages of a blocked stream are stored as waiting behind its failed one instead. */
+  private launch(items: readonly RelayMessage[], to: number): void {
+    this.readPosition = to;
+    // While a page is sifted for a refused message, what follows waits: it may hold the same streams.
+    const sifting = this.sifting;
+    const page: Page = { to, done: sifting ? sifting.then(() => this.publishPage(items)) : this.publishPage(items), settled: false };
+    const settled = () => {
+      page.settled = true;
+      this.wakeup.notify();
+    };
+    page.done.then(settled, settled);
+    this.pages.push(page);
+  }
+
+  private async publishPage(items: readonly RelayMessage[]): Promise<void> {
+    const held = items.filter((m) => this.holds(m.key));
+    if (held.length > 0) await this.store.deferBehind(this.pool, held.map(asParkable));
+    const send = held.length > 0 ? items.filter((m) => !this.holds(m.key)) : items;
+    if (send.length === 0) return;
+    try {
+      await this.publish(send);
+    } catch (error) {
+      if (!isRefusal(error)) throw error;
+      const sift = this.sift(send);
+      const settled: Promise<void> = sift.catch(() => {}).finally(() => {
+        if (this.sifting === settled) this.sifting = undefined;
+      });
+      this.sifting = settled;
+      await sift;
+    }
+  }
+
+  /** Whether a message of this stream waits behind a failed one instead of being published. */
+  private holds(streamId: string): boolean {
+    return this.settings.parking === 'stream' && this.failed.has(streamId);
+  }
+
+  /** A page with a refused message: publishes it one message at a time, in order, to find which. */
+  private async sift(items: readonly RelayMessage[]): Promise<void> {
+    for (const message of items) {
+      if (this.holds(message.key)) {
+        await this.store.deferBehind(this.pool, [asParkable(message)]);
+        continue;
+      }
+      const failed = await this.tryPublish(message);
+      if (failed) await this.refused(message, failed.error, undefined);
+    }
+  }
+
+  /** Publishes one message; resolves to the refusal, if the broker refused it (other failures throw). */
+  private async tryPublish(message: RelayMessage): Promise<{ error: unknown } | undefined> {
+    try {
+      await this.publish([message]);
+      return undefined;
+    } catch (error) {
+      if (isRefusal(error)) return { error };
+      throw error;
+    }
+  }
+
+  private async publish(messages: readonly RelayMessage[]): Promise<void> {
+    const { transport, confirmTimeoutMs } = this.settings;
+    await this.confirms.run(
+      () => transport.publish('events', messages),
+      () => new TransportError(transport.kind, `no confirm for a page within ${confirmTimeoutMs} ms`),
+    );
+  }
+
+  /** A refused message meets the policy: parked (its stream blocked), scheduled for a retry, skipped, or the relay stops. */
+  private async refused(message: RelayMessage, error: unknown, prior: ParkedRow | undefined): Promise<void> {
+    const history = prior?.first_failed_at ? { attempts: prior.attempts, firstFailedAt: prior.first_failed_at, context: prior.failure_context } : undefined;
+    const step = nextFailure(history, error, { type: message.type, createdAt: message.createdAt }, new Date(), prior?.attempt_count ?? 0);
+    const action = await askPolicy(this.settings.onRefused, error, message, step.context);
+    this.hooks.refused({ relay: this.name, message, error, failure: step.context, action });
+    this.logger.error({ relay: this.name, eventNumber: message.number, action: action.action, err: error }, 'herald: the broker refused a message');
+    const status = action.action === 'retry' ? 'scheduled' : action.action === 'skip' ? 'skipped' : 'parked';
+    await this.store.recordFailure(this.pool, asParkable(message), {
+      status,
+      retryAt: action.action === 'retry' ? new Date(Date.now() + action.delayMs) : null,
+      error: step.summary,
+      fingerprint: step.fingerprint,
+      attempts: step.attempts,
+      attemptCount: step.context.attempt,
+      failureContext: action.action === 'retry' && action.context ? action.context : step.context.context,
+      firstFailedAt: step.context.firstFailedAt,
+      lastFailedAt: step.context.lastFailedAt,
+      reason: action.action === 'retry' ? null : action.action === 'park' ? (action.reason ?? `refused by the broker: ${step.summary.message}`) : action.reason,
+    });
+    if (status !== 'skipped') this.failed.add(message.key);
+    if (action.action === 'stop') throw new StopRequested(`event ${message.number} (${message.type}) refused by the broker: ${action.reason}`);
+  }
+
+  /** Operators' retries and skips, and retries that are due; then the messages waiting behind each resolved one. */
+  private async handleDue(): Promise<void> {
+    for (const row of await this.store.dueHeads(this.pool)) {
+      if (!this.running) return;
+      const eventNumber = Number(row.event_number);
+      if (row.status === 'skip_requested') {
+        if (await this.store.markSkipped(this.pool, eventNumber)) await this.release(row.stream_id);
+        continue;
+      }
+      if (!(await this.store.claim(this.pool, eventNumber, row.status, this.lease.owner))) continue;
+      const message = await this.readOne(eventNumber);
+      const failed = await this.tryPublish(message).catch(async (error) => {
+        await this.store.releaseAbandonedClaims(this.pool); // due again after the backoff
+        throw error;
+      });
+      if (failed) await this.refused(message, failed.error, row);
+      else {
+        await this.store.resolve(this.pool, eventNumber, false);
+        await this.release(row.stream_id);
+      }
+    }
+  }
+
+  /** Publishes, in stream order, the messages that waited behind a resolved one. */
+  private async release(streamId: string): Promise<void> {
+    for (;;) {
+      const next = await this.store.nextWaiting(this.pool, streamId);
+      if (!next) {
+        this.failed.delete(streamId);
+        return;
+      }
+      if (next.status !== 'waiting') return; // another failed message heads the stream
+      const message = await this.readOne(Number(next.event_number));
+      const failed = await this.tryPublish(message);
+      if (failed) return this.refused(message, failed.error, undefined);
+      await this.store.resolve(this.pool, message.number, true);
+    }
+  }
+
+  private async readOne(eventNumber: number): Promise<RelayMessage> {
+    const page = await readMessages(this.pool, this.schema, this.context, eventNumber - 1, 1);
+    const message = page.items[0];
+    if (message?.number !== eventNumber) throw new TransportError(this.settings.transport.kind, `event ${eventNumber} is missing from the log`);
+    return message;
+  }
+
+  /** After a takeover or an error: attempts left claimed, streams whose failed message was resolved but not released. */
+  private async repair(): Promise<void> {
+    await this.store.releaseAbandonedClaims(this.pool);
+    for (const streamId of await this.store.orphanedStreams(this.pool)) await this.release(streamId);
+    this.needsRepair = false;
+  }
+
+  /** Waits for the oldest page, then moves the checkpoint past it and every later page already done, in one statement. */
+  private async checkpointPages(): Promise<void> {
+    await this.pages[0]!.done;
+    let to = this.pages.shift()!.to;
+    while (this.pages[0]?.settled) {
+      await this.pages[0].done; // a rejection fails the turn: nothing after it moves
+      to = this.pages.shift()!.to;
+    }
+    const moved = !this.leaseLost && (await this.lease.checkpoint(this.pool, this.position, to, { durable: false, notify: undefined }));
+    if (!moved) {
+      this.leaseLost = true;
+      throw new LeaseLostError(this.name);
+    }
+    this.position = to;
+    this.recovered();
+    this.hooks.progress(to);
+  }
+
+  /** After a failure: forget the pages in flight (published again from the checkpoint), once they settled. */
+  private async dropPages(): Promise<void> {
+    const pages = this.pages;
+    this.pages = [];
+    this.readPosition = this.position;
+    await Promise.allSettled(pages.map((p) => p.done));
+  }
+
+  /** A graceful stop checkpoints the pages in flight, then releases the lease. */
+  private async finishPages(): Promise<void> {
+    if (this.phase !== 'running') return;
+    try {
+      while (this.pages.length > 0) await this.checkpointPages();
+    } catch (error) {
+      this.logger.warn({ err: error, relay: this.name }, 'herald: pages in flight not checkpointed at stop');
+      await this.dropPages();
+    }
+    this.dropLease();
+    await this.lease.release('stopped', null).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
+    this.phase = 'stopped';
+  }
+
+  private async takeLease(force: boolean): Promise<boolean> {
+    const position = await this.lease.acquire(force);
+    if (position === undefined) return false;
+    this.leaseLost = false;
+    this.leaseGeneration++;
+    await this.store.releaseAbandonedClaims(this.pool);
+    this.failed = await this.store.blockedStreams(this.pool);
+    this.position = position;
+    this.readPosition = position;
+    this.mustRead = true;
+    this.needsRepair = true;
+    this.phase = 'running';
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, this.timing.leaseTtlMs / 3));
+    this.renewTimer.unref();
+    return true;
+  }
+
+  private async renew(): Promise<void> {
+    const generation = this.leaseGeneration;
+    try {
+      if (!(await this.lease.renew()) && generation === this.leaseGeneration) this.leaseLost = true;
+    } catch (error) {
+      this.logger.warn({ err: error, relay: this.name }, 'herald: relay lease renewal failed');
+    }
+  }
+
+  private dropLease(): void {
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    if (this.phase === 'running') this.phase = 'standby';
+  }
+
+  private async fail(reason: string): Promise<void> {
+    this.logger.error({ relay: this.name, reason }, 'herald: relay stopped');
+    this.dropLease();
+    this.phase = 'failed';
+    this.running = false;
+    await this.lease.release('failed', reason).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
+    this.hooks.stopped({ relay: this.name, reason });
+  }
+
+  private unhealthy(error: unknown): void {
+    this.healthState = {
+      healthy: false,
+      lastError: describe(error),
+      since: this.healthState.healthy ? new Date() : this.healthState.since,
+      failures: this.healthState.failures + 1,
+    };
+    this.logger.warn({ err: error, relay: this.name }, 'herald: relay cannot publish, retrying');
+  }
+
+  private recovered(): void {
+    if (!this.healthState.healthy) this.healthState = { ...this.healthState, healthy: true, since: new Date(), failures: 0 };
+  }
 }

@@ -33,25 +33,6 @@ import type { ALREADY_SEEN } from '../handlers/failure.js';
 /** What `handle()` may return. */
 export type HandleResult = void | typeof ALREADY_SEEN;
 
-/** A page read for a pipelined handler: what it holds, and the last event number it covers. */
-export interface PipelinePage<Items = readonly RecordedEvent[]> {
-  readonly items: Items;
-  /** Events read (a page shorter than the limit means the log was read to its end). */
-  readonly count: number;
-  /** The last event number read; the checkpoint moves here once the page is done. */
-  readonly last: number;
-}
-
-/** How a pipelined subscription reads and handles pages (see {@link SubscriptionDefinition.pipeline}). */
-export interface PipelineDefinition<Items = readonly RecordedEvent[]> {
-  /** Pages in flight at once. */
-  readonly depth: number;
-  /** Reads the page after event number `after` (at most `limit` events). Default: the log's events. */
-  read?(after: number, limit: number): Promise<PipelinePage<Items>>;
-  /** Starts handling a page; the promise settles when the page is done. */
-  handle(items: Items): Promise<void>;
-}
-
 /** A durable, named subscription to a log: Commanded's event-handler contract. */
 export interface SubscriptionDefinition {
   /** Unique on the log and stable across releases: the checkpoint is stored under it. */
@@ -79,15 +60,6 @@ export interface SubscriptionDefinition {
   readonly handlerTimeoutMs?: number;
   /** Runs once each time this process takes the subscription, before its first event. A throw keeps it from starting. */
   init?(): void | Promise<void>;
-  /**
-   * A pipelined handler, instead of `handle()`: it is given whole pages of events and returns a
-   * promise that settles when the page is done (the relay: when the broker confirmed every
-   * message). Up to `depth` pages are in flight at once; each page's checkpoint is written, in
-   * order, once its promise resolved. A rejection is an infrastructure failure: the pages in
-   * flight are dropped, the subscription reports itself unhealthy and reads again from its
-   * checkpoint after a backoff. No transaction is involved: for effects outside the database.
-   */
-  readonly pipeline?: PipelineDefinition<any>;
   /**
    * Handles one event. Return nothing when handled, or `ALREADY_SEEN` when its effect was already
    * there (Commanded's `already_seen_event`: it counts as handled and is reported as such).

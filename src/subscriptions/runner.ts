@@ -9,7 +9,7 @@ import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
 import { Watchdog } from '../runtime/watchdog.js';
 import { transaction, type Transaction } from '../sql/transaction.js';
-import type { PipelineDefinition, PipelinePage, SubscriptionDefinition, SubscriptionHealth } from './definition.js';
+import type { SubscriptionDefinition, SubscriptionHealth } from './definition.js';
 import type { Lease } from './lease.js';
 
 /** Timing knobs shared by the runners of one log. */
@@ -82,11 +82,6 @@ export class SubscriptionRunner {
   private pendingPosition: number | undefined;
   /** During catch-up, the next page is read while the current one is handled. */
   private readAhead: { after: number; events: Promise<RecordedEvent[]> } | undefined;
-  /** Pipelined mode: pages handed to the handler and not checkpointed yet, oldest first. */
-  private inFlightPages: { to: number; done: Promise<void>; settled: boolean }[] = [];
-  /** Pipelined mode: the last event number handed to the handler (reads continue after it). */
-  private readPosition = 0;
-  private pageAhead: { after: number; page: Promise<PipelinePage<unknown>> } | undefined;
   /** Watches handler calls for their timeout (one timer per runner, not one per event). */
   private readonly watchdog: Watchdog;
   /** Events whose handler said ALREADY_SEEN in the open transaction; reported once it commits. */
@@ -203,15 +198,12 @@ export class SubscriptionRunner {
         }
         await this.step();
         backoff = 100;
-        // In pipelined mode a turn that only handed a page over proves nothing: health comes back
-        // when a page was confirmed (checkpointPages).
-        if (!this.definition.pipeline) this.recovered();
+        this.recovered();
       } catch (error) {
         if (error instanceof StopRequested) {
           await this.fail(error.message);
           return;
         }
-        if (this.definition.pipeline) await this.dropPipeline();
         if (error instanceof LeaseLostError || this.leaseLost) {
           this.logger.warn({ subscription: this.name }, 'herald: lease lost, standing by');
           this.dropLease();
@@ -233,15 +225,6 @@ export class SubscriptionRunner {
       }
     }
     settle();
-    if (this.phase === 'running' && this.inFlightPages.length > 0) {
-      // A graceful stop finishes the pages in flight, so the next holder does not publish them again.
-      try {
-        while (this.inFlightPages.length > 0) await this.checkpointPages();
-      } catch (error) {
-        this.logger.warn({ err: error, subscription: this.name }, 'herald: pages in flight not checkpointed at stop');
-        await this.dropPipeline();
-      }
-    }
     if (this.phase === 'running') {
       this.dropLease();
       await this.lease.release('stopped', null).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
@@ -251,7 +234,6 @@ export class SubscriptionRunner {
 
   /** One turn of the loop: due retries and operator requests first, then new events of the log. */
   private async step(): Promise<void> {
-    if (this.definition.pipeline) return this.pipelineStep(this.definition.pipeline as PipelineDefinition<unknown>);
     if (this.needsRepair) await this.repair();
     if (this.blocked.size > 0) await this.handleDueHeads();
     if (!this.running) return;
@@ -269,89 +251,6 @@ export class SubscriptionRunner {
     let wait = this.timing.pollMs;
     if (this.blocked.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
     if (!(await this.wakeup.wait(wait))) this.mustRead = true;
-  }
-
-  /**
-   * One turn in pipelined mode: checkpoint the pages that are done (in order), hand the next page
-   * to the handler while earlier ones are still in flight, or wait for the log.
-   */
-  private async pipelineStep(pipeline: PipelineDefinition<unknown>): Promise<void> {
-    if (this.readPosition < this.position) this.readPosition = this.position;
-    if (this.inFlightPages.length > 0 && (this.inFlightPages[0]!.settled || this.inFlightPages.length >= pipeline.depth)) {
-      await this.checkpointPages();
-    }
-    if (this.mustRead || this.readPosition < this.knownHead) {
-      this.mustRead = false;
-      const read = await this.nextPage(pipeline, this.readPosition);
-      if (read.count > 0) {
-        const page = { to: read.last, done: pipeline.handle(read.items), settled: false };
-        const settled = () => {
-          page.settled = true;
-          this.wakeup.notify();
-        };
-        page.done.then(settled, settled);
-        this.inFlightPages.push(page);
-        this.readPosition = read.last;
-        if (read.count === this.batchSize) this.mustRead = true;
-        return;
-      }
-    }
-    if (this.inFlightPages.length > 0) return this.checkpointPages();
-    if (!(await this.wakeup.wait(this.timing.pollMs))) this.mustRead = true;
-  }
-
-  /** The next page for a pipelined handler; a full page starts reading the one after it. */
-  private async nextPage(pipeline: PipelineDefinition<unknown>, after: number): Promise<PipelinePage<unknown>> {
-    const read = (from: number): Promise<PipelinePage<unknown>> =>
-      pipeline.read
-        ? pipeline.read(from, this.batchSize)
-        : readLog(this.pool, this.quotedSchema, from, this.batchSize).then((events) => ({
-            items: events,
-            count: events.length,
-            last: events[events.length - 1]?.metadata.eventNumber ?? from,
-          }));
-    const ahead = this.pageAhead;
-    this.pageAhead = undefined;
-    const page = ahead && ahead.after === after ? await ahead.page : await read(after);
-    if (page.count === this.batchSize) {
-      const next = read(page.last);
-      next.catch(() => {}); // a failed read-ahead is read again normally
-      this.pageAhead = { after: page.last, page: next };
-    }
-    return page;
-  }
-
-  /**
-   * Waits for the oldest page in flight, then moves the checkpoint past it and past every later
-   * page already done, in one statement (no transaction).
-   */
-  private async checkpointPages(): Promise<void> {
-    await this.inFlightPages[0]!.done;
-    let to = this.inFlightPages.shift()!.to;
-    while (this.inFlightPages[0]?.settled) {
-      await this.inFlightPages[0].done; // a rejection fails the turn: nothing after it moves
-      to = this.inFlightPages.shift()!.to;
-    }
-    const moved = !this.leaseLost && (await this.lease.checkpoint(this.pool, this.position, to, { durable: false, notify: this.progressChannel }));
-    if (!moved) throw this.lost();
-    this.position = to;
-    this.recovered();
-    this.hooks.progress(this.name, this.position);
-  }
-
-  private recovered(): void {
-    if (!this.healthState.healthy) this.healthState = { ...this.healthState, healthy: true, since: new Date(), failures: 0 };
-  }
-
-  /** Pipelined mode after a failure: forget the pages in flight (they are handled again from the checkpoint). */
-  private async dropPipeline(): Promise<void> {
-    const pages = this.inFlightPages;
-    this.inFlightPages = [];
-    this.readAhead = undefined;
-    this.pageAhead = undefined;
-    this.readPosition = this.position;
-    // Let the pages in flight settle first, so a retry never overlaps with them.
-    await Promise.allSettled(pages.map((p) => p.done));
   }
 
   /** The next page of the log; a full page starts reading the one after it (catch-up). */
@@ -377,7 +276,6 @@ export class SubscriptionRunner {
     await this.store.releaseAbandonedClaims(this.pool);
     this.blocked = await this.store.blockedStreams(this.pool);
     this.position = position;
-    this.readPosition = position;
     this.mustRead = true;
     this.needsRepair = true;
     this.phase = 'running';
@@ -401,7 +299,6 @@ export class SubscriptionRunner {
     clearInterval(this.renewTimer);
     this.renewTimer = undefined;
     this.readAhead = undefined;
-    this.pageAhead = undefined;
     if (this.phase === 'running') this.phase = 'standby';
   }
 
@@ -664,6 +561,10 @@ export class SubscriptionRunner {
       (await this.lease.checkpoint(transaction.client, this.position, to, { durable: transaction.open, notify: this.progressChannel }));
     if (!moved) throw this.lost();
     this.pendingPosition = to;
+  }
+
+  private recovered(): void {
+    if (!this.healthState.healthy) this.healthState = { ...this.healthState, healthy: true, since: new Date(), failures: 0 };
   }
 
   private lost(): LeaseLostError {

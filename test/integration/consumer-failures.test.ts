@@ -238,15 +238,19 @@ test('consumer failures: two processes running the consumer never run one messag
   await Promise.all(workers.map((w) => w.waitForLine((l) => l === 'ready')));
   const operator = createHerald({ pool: s.pool, context: s.context });
   const rounds = 8;
+  let accepted = 0;
+  const runs = async () => (await s.pool.query(`SELECT count(*)::int AS n FROM "${s.context}".runs WHERE ended_at IS NOT NULL`)).rows[0].n;
   for (let i = 0; i < rounds; i++) {
-    // Two requests at once: exactly one is accepted, the other is told it is busy.
+    // Two requests at once: while one is pending the other is told it is busy (both are accepted
+    // only if the first was carried out before the second arrived).
     const results = await Promise.allSettled([operator.parkedMessages.retry('notes', key), operator.parkedMessages.retry('notes', key)]);
-    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-    assert.match(String((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason), /a retry was already requested/);
-    await waitFor(async () => (await s.row(key))?.status === 'parked', { message: `round ${i} done` });
+    accepted += results.filter((r) => r.status === 'fulfilled').length;
+    for (const r of results) if (r.status === 'rejected') assert.match(String(r.reason), /a retry was already requested/);
+    await waitFor(async () => (await runs()) === accepted && (await s.row(key))?.status === 'parked', { message: `round ${i} done` });
   }
+  assert.ok(accepted >= rounds);
   const { rows } = await s.pool.query<{ worker: number; started_at: Date; ended_at: Date | null }>(`SELECT worker, started_at, ended_at FROM "${s.context}".runs ORDER BY started_at`);
-  assert.equal(rows.length, rounds, 'one run per request');
+  assert.equal(rows.length, accepted, 'one run per accepted request');
   for (let i = 1; i < rows.length; i++) assert.ok(rows[i]!.started_at >= rows[i - 1]!.ended_at!, `run ${i} started before run ${i - 1} ended`);
-  assert.equal((await s.row(key))!.attempts, rounds + 1);
+  assert.equal((await s.row(key))!.attempts, accepted + 1);
 });

@@ -1,7 +1,8 @@
 /**
  * The relay's mechanics with an in-memory transport (the broker-facing behaviour is tested against
  * real brokers in across-services.test.ts): what PostgreSQL encodes equals encodeCloudEvent, pages
- * stay within the window, a failing broker makes the relay unhealthy until it resumes, in order.
+ * stay within the window, a failing broker makes the relay unhealthy until it resumes, in order;
+ * a message the broker refuses for good is parked (with a real NATS and its max_payload too).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,8 @@ import { TransportError } from '../../src/errors.js';
 import { decodeCloudEvent, encodeCloudEvent } from '../../src/transports/cloudevents.js';
 import type { Channel, OutgoingMessage, Transport } from '../../src/transports/transport.js';
 import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
+import { requireBroker } from '../helpers/brokers.js';
+import { nats } from '../../src/transports/nats.js';
 
 /** A broker in memory: records what was published; `failing` makes publish reject. */
 class MemoryTransport implements Transport {
@@ -19,9 +22,12 @@ class MemoryTransport implements Transport {
   inFlight = 0;
   maxInFlight = 0;
   failing = false;
+  /** Messages the broker refuses for good (a whole batch holding one fails). */
+  refuse: (message: OutgoingMessage) => boolean = () => false;
   async publish(channel: Channel, messages: readonly OutgoingMessage[]): Promise<void> {
     if (channel !== 'events') return;
     if (this.failing) throw new TransportError(this.kind, 'broker unreachable');
+    if (messages.some(this.refuse)) throw new TransportError(this.kind, 'message too big for this broker', { refused: true });
     this.inFlight += messages.length;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     await new Promise((resolve) => setImmediate(resolve));
@@ -97,4 +103,93 @@ test('relay: while the broker fails the relay is unhealthy and publishes nothing
   await waitFor(() => transport.published.length === 60 && relay.health().healthy, { timeoutMs: 15_000, message: 'resumed' });
   const numbers = transport.published.map((m) => Number(JSON.parse(m.body.toString()).heraldnumber));
   assert.deepEqual(numbers, Array.from({ length: 60 }, (_, i) => i + 1), 'every event once, in log order');
+});
+
+test('relay: a message the broker refuses is parked; its stream waits behind it, others flow; a retry publishes it and the rest in order', async (t) => {
+  const pool = createPool(6);
+  const context = uniqueContext('rly');
+  const herald = createHerald({ pool, context, pollMs: 50 });
+  await herald.migrate();
+  const transport = new MemoryTransport();
+  transport.refuse = (m) => m.type === 'Huge';
+  const relay = herald.relay({ transport, window: 8, collectAcknowledgements: false });
+  const refused: number[] = [];
+  herald.on('messageRefused', ({ message }) => refused.push(message.number));
+  t.after(async () => {
+    await herald.stop();
+    await dropContext(pool, context);
+    await pool.end();
+  });
+  await herald.start();
+  await herald.append('a', [{ type: 'E', data: { i: 1 } }, { type: 'Huge', data: { i: 2 } }, { type: 'E', data: { i: 3 } }]);
+  for (let i = 1; i <= 3; i++) await herald.append('b', { type: 'E', data: { i } });
+  const published = () => transport.published.map((m) => `${m.key}@${JSON.parse(m.body.toString()).heraldversion}`);
+  await waitFor(() => ['b@1', 'b@2', 'b@3'].every((k) => published().includes(k)), { message: 'stream b flows' });
+  const [parked] = await waitFor(async () => {
+    const list = await herald.parked.list({ subscription: relay.name });
+    return list.length === 1 ? list : undefined;
+  }, { message: 'the refused message parked' });
+  assert.equal(parked!.streamId, 'a');
+  assert.equal(parked!.streamVersion, 2);
+  assert.match(parked!.error.message ?? '', /message too big for this broker/);
+  assert.match(parked!.reason ?? '', /refused by the broker/);
+  assert.deepEqual(refused, [parked!.eventNumber]);
+  await waitFor(async () => (await herald.status()).subscriptions.find((s) => s.name === relay.name)?.lag === 0, { message: 'the checkpoint moves past it' });
+  assert.ok(!published().includes('a@3'), 'a@3 waits behind the refused a@2');
+  assert.equal(relay.health().healthy, true, 'a refusal is not an outage');
+
+  transport.refuse = () => false; // the broker's limit was raised
+  const outcome = await herald.parked.retry(relay.name, parked!.eventNumber, { wait: true });
+  assert.equal(outcome.status, 'retried');
+  await waitFor(() => published().includes('a@3'), { message: 'a@3 after the retry' });
+  assert.deepEqual(published().filter((k) => k.startsWith('a@')), ['a@1', 'a@2', 'a@3'], 'stream a in order');
+});
+
+test("relay: with parking 'message' a refused message is parked and its stream goes on; a skip resolves it", async (t) => {
+  const pool = createPool(6);
+  const context = uniqueContext('rly');
+  const herald = createHerald({ pool, context, pollMs: 50 });
+  await herald.migrate();
+  const transport = new MemoryTransport();
+  transport.refuse = (m) => m.type === 'Huge';
+  const relay = herald.relay({ transport, window: 8, parking: 'message', collectAcknowledgements: false });
+  t.after(async () => {
+    await herald.stop();
+    await dropContext(pool, context);
+    await pool.end();
+  });
+  await herald.start();
+  await herald.append('a', [{ type: 'Huge', data: {} }, { type: 'E', data: {} }]);
+  await waitFor(() => transport.published.some((m) => m.type === 'E'), { message: 'a@2 published past the refused a@1' });
+  const [parked] = await herald.parked.list({ subscription: relay.name });
+  assert.equal(parked?.streamVersion, 1);
+  await herald.parked.skip(relay.name, parked!.eventNumber, 'too big, sent by hand');
+  await waitFor(async () => (await herald.parked.list({ subscription: relay.name, status: 'skipped' })).length === 1, { message: 'skipped' });
+});
+
+test('relay on NATS: an event over max_payload is parked with the broker error while later events flow', async (t) => {
+  if (!(await requireBroker('nats', t))) return;
+  const pool = createPool(6);
+  const context = uniqueContext('rlyn');
+  const herald = createHerald({ pool, context, pollMs: 50 });
+  await herald.migrate();
+  const transport = nats({});
+  const relay = herald.relay({ transport, window: 40, collectAcknowledgements: false });
+  t.after(async () => {
+    await herald.stop();
+    await transport.close();
+    await dropContext(pool, context);
+    await pool.end();
+  });
+  await herald.start();
+  await herald.append('big', { type: 'Small', data: { n: 1 } });
+  await herald.append('big', { type: 'Huge', data: { blob: 'x'.repeat(1_100_000) } }); // NATS's default max_payload is 1 MB
+  await herald.append('big', { type: 'Small', data: { n: 3 } });
+  for (let i = 0; i < 20; i++) await herald.append(`other-${i % 4}`, { type: 'Small', data: { i } });
+  const head = 23;
+  await waitFor(async () => (await herald.status()).subscriptions.find((s) => s.name === relay.name)?.position === head, { timeoutMs: 20_000, message: 'the relay moved to the head' });
+  const parked = await herald.parked.list({ subscription: relay.name, status: ['parked', 'waiting'] });
+  assert.deepEqual(parked.map((p) => [p.streamId, p.streamVersion, p.status]), [['big', 2, 'parked'], ['big', 3, 'waiting']]);
+  assert.match(parked[0]!.error.message ?? '', /max_payload/);
+  assert.equal(relay.health().healthy, true);
 });
