@@ -20,6 +20,7 @@ import { readOpenAppends, type OpenAppend } from './log/open-appends.js';
 import { readHead, readLog, readStream } from './log/read.js';
 import { Sequencer, type SequencerOptions } from './log/sequencer.js';
 import { Listener } from './runtime/listener.js';
+import { Telemetry } from './runtime/telemetry.js';
 import { type Logger, silentLogger } from './runtime/logger.js';
 import { migrate, type MigrateResult } from './schema/migrate.js';
 import { migrations } from './schema/migrations.js';
@@ -184,6 +185,12 @@ export class Herald {
    * process runs the consumer; this works without running one.
    */
   readonly parkedMessages: ParkedMessages;
+  /**
+   * Spans around this context's units of work — `subscription:batch`, `relay:publish`,
+   * `consumer:batch`, `consumer:message`, each with `:start`, `:stop` (with `durationMs`) and
+   * `:exception` — for metrics and tracing: `herald.telemetry.on('relay:publish:stop', (e) => …)`.
+   */
+  readonly telemetry = new Telemetry();
   /** Operator controls of this log's subscriptions (restart a failed one), from any process. */
   readonly subscriptions: SubscriptionControl;
   private readonly relays = new Map<string, { transport: Transport; collect: boolean; expected: readonly string[] }>();
@@ -239,6 +246,7 @@ export class Herald {
 
   private runnerHooks(): RunnerHooks {
     return {
+      telemetry: this.telemetry,
       progress: () => this.waiters.poke(),
       attemptFailed: (info) => {
         this.logger.warn(
@@ -393,6 +401,7 @@ export class Herald {
     if (this.runners.has(settings.name) || this.relayLoops.has(settings.name)) throw new DuplicateSubscriptionError(settings.name);
     const lease = new Lease(this.pool, `${this.schema}.subscriptions`, settings.name, this.processId, this.leaseTtlMs, this.channel);
     const relay = new Relay(this.pool, this.schema, this.context, settings, lease, { leaseTtlMs: this.leaseTtlMs, pollMs: this.pollMs }, this.logger, {
+      telemetry: this.telemetry,
       progress: () => {},
       refused: (info) => this.emit('messageRefused', info),
       stopped: (info) => this.emit('subscriptionStopped', { subscription: info.relay, reason: info.reason }),
@@ -419,6 +428,7 @@ export class Herald {
    */
   consume<const Events extends readonly EventDefinition[] = readonly EventDefinition[]>(definition: ConsumerDefinition<Events>): Consumer {
     const consumer = new Consumer(this.pool, this.schema, this.logger, definition as unknown as ConsumerDefinition, this.parkedMessages, {
+      telemetry: this.telemetry,
       duplicateDropped: (info) => this.emit('duplicateDropped', info),
       messageParked: (info) => this.emit('messageParked', info),
       attemptFailed: (info) => this.emit('messageAttemptFailed', info),

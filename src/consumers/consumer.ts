@@ -16,7 +16,7 @@ import { type StoredMessage, StoredMessages } from './stored.js';
 import { ConsumerStreams } from './streams.js';
 
 /** What a consumer reports as it runs (Herald turns these into its events). */
-export interface ConsumerHooks extends Pick<HandlingHooks, 'attemptFailed'> {
+export interface ConsumerHooks extends Pick<HandlingHooks, 'attemptFailed' | 'telemetry'> {
   duplicateDropped(info: { consumer: string; eventId: string; eventNumber: number }): void;
   messageParked(info: { consumer: string; key: string; reason: string }): void;
   consumerStopped(info: { consumer: string; reason: string }): void;
@@ -61,19 +61,20 @@ export class Consumer {
     private readonly logger: Logger,
     definition: ConsumerDefinition,
     private readonly operator: ParkedMessages,
-    private readonly hooks?: ConsumerHooks,
+    private readonly hooks: ConsumerHooks,
   ) {
     this.settings = consumerSettings(definition);
     this.name = this.settings.name;
     this.source = this.settings.source;
     const streams = new ConsumerStreams(schema, this.name, this.source);
     this.stored = new StoredMessages(schema, this.name, this.source);
-    this.handling = new MessageHandling(pool, this.settings, streams, this.stored, new Watchdog(this.settings.handlerTimeoutMs), logger, {
+    this.handling = new MessageHandling(pool, schema.slice(1, -1), this.settings, streams, this.stored, new Watchdog(this.settings.handlerTimeoutMs), logger, {
+      telemetry: hooks.telemetry,
       settled: (incoming, outcome, detail) => this.count(incoming, outcome, detail),
       attemptFailed: (info) => {
         this.counters.failedAttempts++;
         this.logger.warn({ consumer: this.name, eventId: info.event.metadata.eventId, attempt: info.failure.attempt, action: info.action.action, err: info.error }, 'herald: consumer handler failed');
-        this.hooks?.attemptFailed(info);
+        this.hooks.attemptFailed(info);
       },
     });
     this.receipts = new ReceiptSender(pool, streams, this.settings, logger);
@@ -267,7 +268,7 @@ export class Consumer {
     const reason = `stopped by its error policy at message ${incoming.key}`;
     this.stoppedBy = reason;
     this.logger.error({ consumer: this.name, reason }, 'herald: consumer stopped by its error policy');
-    this.hooks?.consumerStopped({ consumer: this.name, reason });
+    this.hooks.consumerStopped({ consumer: this.name, reason });
     void this.stop();
   }
 
@@ -360,13 +361,13 @@ export class Consumer {
     else if (outcome === 'already-seen') this.counters.alreadySeen++;
     else if (outcome === 'duplicate') {
       this.counters.duplicates++;
-      if (m && incoming.origin === 'broker') this.hooks?.duplicateDropped({ consumer: this.name, eventId: m.eventId, eventNumber: m.eventNumber });
+      if (m && incoming.origin === 'broker') this.hooks.duplicateDropped({ consumer: this.name, eventId: m.eventId, eventNumber: m.eventNumber });
     } else if (outcome === 'held') {
       this.counters.held++;
       this.heldSeen = true;
     } else if (outcome === 'parked') {
       this.counters.parked++;
-      this.hooks?.messageParked({ consumer: this.name, key: incoming.key, reason: detail.reason ?? 'handler failed' });
+      this.hooks.messageParked({ consumer: this.name, key: incoming.key, reason: detail.reason ?? 'handler failed' });
     }
     if (detail.unknownType) this.ignoredUnknown[detail.unknownType] = (this.ignoredUnknown[detail.unknownType] ?? 0) + 1;
   }

@@ -5,6 +5,7 @@ import { askPolicy, handlerOutcome, nextFailure } from '../handlers/failure.js';
 import type { ErrorAction, FailureContext } from '../handlers/policy.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Watchdog } from '../runtime/watchdog.js';
+import type { Telemetry } from '../runtime/telemetry.js';
 import { transaction, type Transaction } from '../sql/transaction.js';
 import { decodeCloudEvent, type ReceivedEvent } from '../transports/cloudevents.js';
 import { type ArrivalOrigin, decideArrival, decideGap, startingPoint } from './arrival.js';
@@ -30,6 +31,8 @@ export type Outcome = 'handled' | 'already-seen' | 'ignored' | 'duplicate' | 'he
 
 /** What a consumer reports as it settles messages. */
 export interface HandlingHooks {
+  /** Spans around each batch (`consumer:batch`) and each message settled on its own (`consumer:message`). */
+  readonly telemetry: Telemetry;
   settled(incoming: Incoming, outcome: Outcome, detail: { reason?: string; unknownType?: string }): void;
   attemptFailed(info: { consumer: string; event: ReceivedEvent; error: unknown; failure: FailureContext; action: ErrorAction }): void;
 }
@@ -55,6 +58,7 @@ const SAVEPOINT = 'herald_attempt';
 export class MessageHandling {
   constructor(
     private readonly pool: pg.Pool,
+    private readonly context: string,
     private readonly settings: ConsumerSettings,
     private readonly streams: ConsumerStreams,
     private readonly stored: StoredMessages,
@@ -87,7 +91,11 @@ export class MessageHandling {
    * Throws if anything fails (a handler included): the batch rolls back, and the caller settles
    * each message on its own with {@link settle}, where failures meet the policy.
    */
-  async settleBatch(batch: readonly Incoming[]): Promise<Outcome[]> {
+  settleBatch(batch: readonly Incoming[]): Promise<Outcome[]> {
+    return this.hooks.telemetry.span('consumer:batch', { context: this.context, consumer: this.settings.name, messages: batch.length }, () => this.settleBatchNow(batch));
+  }
+
+  private async settleBatchNow(batch: readonly Incoming[]): Promise<Outcome[]> {
     const verdicts = await Promise.all(batch.map((item) => this.verdict(item.event!)));
     const outcomes = await transaction(this.pool, async (t) => {
       const tx = t.client;
@@ -137,7 +145,12 @@ export class MessageHandling {
    * parked, skipped, or stopped), so no other process can attempt it in between. Throws only for
    * database failures (nothing changed; try again later).
    */
-  async settle(incoming: Incoming): Promise<Outcome> {
+  settle(incoming: Incoming): Promise<Outcome> {
+    const metadata: { context: string; consumer: string; origin: string; outcome?: string } = { context: this.context, consumer: this.settings.name, origin: incoming.origin };
+    return this.hooks.telemetry.span('consumer:message', metadata, async () => (metadata.outcome = await this.settleNow(incoming)));
+  }
+
+  private async settleNow(incoming: Incoming): Promise<Outcome> {
     let verdict: Verdict | undefined;
     try {
       const outcome = await transaction(this.pool, async (t) => {

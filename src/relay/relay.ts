@@ -6,6 +6,7 @@ import { ParkingStore, type ParkedRow } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
 import { Watchdog } from '../runtime/watchdog.js';
+import type { Telemetry } from '../runtime/telemetry.js';
 import type { Lease } from '../subscriptions/lease.js';
 import type { SubscriptionHealth } from '../subscriptions/definition.js';
 import type { RelaySettings } from './options.js';
@@ -14,6 +15,8 @@ import { asParkable, isRefusal } from './refusals.js';
 
 /** What a relay tells the outside world. */
 export interface RelayHooks {
+  /** Spans around each confirmed publish (`relay:publish`). */
+  readonly telemetry: Telemetry;
   progress(position: number): void;
   refused(info: { relay: string; message: RelayMessage; error: unknown; failure: FailureContext; action: ErrorAction }): void;
   stopped(info: { relay: string; reason: string }): void;
@@ -260,10 +263,12 @@ export class Relay implements RelayHandle {
 
   private async publish(messages: readonly RelayMessage[]): Promise<void> {
     const { transport, confirmTimeoutMs } = this.settings;
-    await this.confirms.run(
-      () => transport.publish('events', messages),
-      () => new TransportError(transport.kind, `no confirm for a page within ${confirmTimeoutMs} ms`),
-    );
+    await this.hooks.telemetry.span('relay:publish', { context: this.context, relay: this.name, messages: messages.length }, async () => {
+      await this.confirms.run(
+        () => transport.publish('events', messages),
+        () => new TransportError(transport.kind, `no confirm for a page within ${confirmTimeoutMs} ms`),
+      );
+    });
   }
 
   /** A refused message meets the policy: parked (its stream blocked), scheduled for a retry, skipped, or the relay stops. */

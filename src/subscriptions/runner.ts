@@ -8,6 +8,7 @@ import { ParkingStore, type ParkedRow } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
 import { Watchdog } from '../runtime/watchdog.js';
+import type { Telemetry } from '../runtime/telemetry.js';
 import { transaction, type Transaction } from '../sql/transaction.js';
 import type { SubscriptionDefinition, SubscriptionHealth } from './definition.js';
 import type { Lease } from './lease.js';
@@ -22,6 +23,8 @@ export interface RunnerTiming {
 
 /** What a runner tells the outside world (Herald turns these into its events). */
 export interface RunnerHooks {
+  /** Spans around each batch (`subscription:batch`). */
+  readonly telemetry: Telemetry;
   progress(name: string, position: number): void;
   attemptFailed(info: { subscription: string; event: RecordedEvent; error: unknown; failure: FailureContext; action: ErrorAction }): void;
   eventParked(info: { subscription: string; event: RecordedEvent; reason: string | null; fingerprint: string }): void;
@@ -119,6 +122,11 @@ export class SubscriptionRunner {
     this.timeoutMs = definition.handlerTimeoutMs ?? 30_000;
     this.watchdog = new Watchdog(this.timeoutMs);
     this.store = new ParkingStore(quotedSchema, definition.name);
+  }
+
+  /** The context (schema) name, for telemetry. */
+  private get context(): string {
+    return this.quotedSchema.slice(1, -1);
   }
 
   /** Whether this process's loop gets its work done (see {@link SubscriptionHealth}). */
@@ -242,7 +250,8 @@ export class SubscriptionRunner {
       this.mustRead = false;
       const batch = await this.nextBatch();
       if (batch.length > 0) {
-        await this.handleBatch(batch);
+        const from = this.position;
+        await this.hooks.telemetry.span('subscription:batch', { context: this.context, subscription: this.name, events: batch.length, from }, () => this.handleBatch(batch));
         // A full page means more may be there; a partial one read everything that was visible.
         if (batch.length === this.batchSize) this.mustRead = true;
         return;

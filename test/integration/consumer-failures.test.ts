@@ -170,6 +170,8 @@ test('consumer failures: ALREADY_SEEN counts as handled and loses nothing else o
       },
     },
   });
+  const spans: string[] = [];
+  s.herald().telemetry.on('consumer:batch:stop', (e) => spans.push(`${e.metadata.consumer}:${e.metadata.messages}`));
   s.send('x', 1);
   s.send('x', 2, 'seen');
   s.send('x', 3);
@@ -180,6 +182,7 @@ test('consumer failures: ALREADY_SEEN counts as handled and loses nothing else o
     return st.handled + st.alreadySeen === 4 ? st : undefined;
   }, { message: 'four settled' });
   assert.equal(status.alreadySeen, 1);
+  assert.ok(spans.length > 0 && spans.every((span) => span.startsWith('notes:')), 'consumer:batch spans');
   assert.equal(status.handled, 3);
   assert.deepEqual((await s.notes()).filter((n) => n.stream_id === 'x').map((n) => n.version), [1, 3]);
   const { rows } = await s.pool.query(`SELECT version FROM "${s.context}".consumer_streams WHERE stream_id = 'x'`);

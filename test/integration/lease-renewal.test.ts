@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createHerald } from '../../src/index.js';
 import { silentLogger } from '../../src/runtime/logger.js';
+import { Telemetry } from '../../src/runtime/telemetry.js';
 import type { Lease } from '../../src/subscriptions/lease.js';
 import { type RunnerHooks, SubscriptionRunner } from '../../src/subscriptions/runner.js';
 import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
@@ -50,7 +51,7 @@ test('lease: a renewal answered for an earlier holding does not mark a re-acquir
     },
   } as unknown as Lease;
   const noop = () => {};
-  const hooks: RunnerHooks = { progress: noop, attemptFailed: noop, eventParked: noop, eventSkipped: noop, parkedRetried: noop, eventAlreadySeen: noop, subscriptionStopped: noop };
+  const hooks: RunnerHooks = { telemetry: new Telemetry(), progress: noop, attemptFailed: noop, eventParked: noop, eventSkipped: noop, parkedRetried: noop, eventAlreadySeen: noop, subscriptionStopped: noop };
   const runner = new SubscriptionRunner({ name: 'racy', handle: () => {} }, pool, `"${context}"`, lease, { leaseTtlMs: 150, pollMs: 20 }, silentLogger, hooks, undefined);
   await runner.start();
   assert.equal(acquired, 1);

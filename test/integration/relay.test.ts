@@ -51,6 +51,8 @@ test('relay: the CloudEvents PostgreSQL builds decode exactly like encodeCloudEv
   await herald.migrate();
   const transport = new MemoryTransport();
   herald.relay({ transport, window: 40, pages: 4, collectAcknowledgements: false });
+  let spanned = 0;
+  herald.telemetry.on('relay:publish:stop', (e) => (spanned += e.metadata.messages));
   t.after(async () => {
     await herald.stop();
     await dropContext(pool, context);
@@ -75,6 +77,7 @@ test('relay: the CloudEvents PostgreSQL builds decode exactly like encodeCloudEv
   }
   assert.ok(transport.maxInFlight <= 40, `at most one window in flight (${transport.maxInFlight})`);
   assert.ok(Math.max(...transport.batchSizes) <= 10, 'pages of window / pages');
+  assert.equal(spanned, 100, 'relay:publish spans cover every message published');
 });
 
 test('relay: while the broker fails the relay is unhealthy and publishes nothing twice out of order; then it resumes', async (t) => {
