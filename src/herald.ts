@@ -20,6 +20,7 @@ import { readOpenAppends, type OpenAppend } from './log/open-appends.js';
 import { readHead, readLog, readStream } from './log/read.js';
 import { Sequencer, type SequencerOptions } from './log/sequencer.js';
 import { Listener } from './runtime/listener.js';
+import { channelOf, decodeNotification, notify } from './runtime/notifications.js';
 import { Telemetry } from './runtime/telemetry.js';
 import { type Logger, silentLogger } from './runtime/logger.js';
 import { migrate, type MigrateResult } from './schema/migrate.js';
@@ -207,7 +208,7 @@ export class Herald {
     this.pool = options.pool;
     guardPool(this.pool);
     this.schema = quoteIdent(this.context);
-    this.channel = `herald_${this.context}`;
+    this.channel = channelOf(this.context);
     this.logger = options.logger ?? silentLogger;
     this.leaseTtlMs = positive('leaseTtlMs', options.leaseTtlMs, 15_000);
     this.pollMs = positive('pollMs', options.pollMs, 500);
@@ -572,7 +573,7 @@ export class Herald {
     this.writerNotify = (async () => {
       do {
         this.writerNotifyAgain = false;
-        await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, 'w']).catch((error) => {
+        await notify(this.pool, this.channel, 'committed').catch((error) => {
           this.logger.warn({ err: error }, 'herald: writer notification failed (the sequencer will poll)');
         });
       } while (this.writerNotifyAgain);
@@ -581,26 +582,38 @@ export class Herald {
   }
 
   private onNotification(payload: string): void {
-    if (payload === 'w') this.sequencer?.hint();
-    else if (payload.startsWith('s')) {
-      const head = Number(payload.slice(1));
-      if (Number.isSafeInteger(head) && head > 0) this.onLogAdvanced(head);
-      else this.recheckAll();
+    const notification = decodeNotification(payload);
+    switch (notification.kind) {
+      case 'committed':
+        return this.sequencer?.hint();
+      case 'sequenced':
+        return this.onLogAdvanced(notification.head);
+      case 'progressed':
+        return this.waiters.poke();
+      case 'event-requested':
+      case 'released':
+        for (const loop of this.loops()) loop.nudge();
+        return;
+      case 'message-requested':
+        for (const consumer of this.consumers.values()) consumer.nudge();
+        return;
+      case 'restart-requested':
+        return this.restartFailed();
+      case 'unknown':
+        return this.recheckAll();
     }
-    else if (payload === 'c') this.waiters.poke();
-    else if (payload === 'p' || payload === 'r') for (const loop of this.loops()) loop.nudge();
-    else if (payload === 'x') {
-      // An operator restarted a failed subscription: the process it failed in takes it again (standbys are nudged).
-      for (const runner of this.runners.values()) {
-        if (runner.phase === 'failed') void this.startRunner(runner).catch((error) => this.logger.warn({ err: error, subscription: runner.name }, 'herald: restart failed'));
-        else runner.nudge();
-      }
-      for (const relay of this.relayLoops.values()) {
-        if (relay.phase === 'failed') void this.startRelay(relay).catch((error) => this.logger.warn({ err: error, relay: relay.name }, 'herald: restart failed'));
-        else relay.nudge();
-      }
+  }
+
+  /** An operator restarted a failed subscription or relay: the process it failed in takes it again (standbys are nudged). */
+  private restartFailed(): void {
+    for (const runner of this.runners.values()) {
+      if (runner.phase === 'failed') void this.startRunner(runner).catch((error) => this.logger.warn({ err: error, subscription: runner.name }, 'herald: restart failed'));
+      else runner.nudge();
     }
-    else if (payload === 'm') for (const consumer of this.consumers.values()) consumer.nudge();
+    for (const relay of this.relayLoops.values()) {
+      if (relay.phase === 'failed') void this.startRelay(relay).catch((error) => this.logger.warn({ err: error, relay: relay.name }, 'herald: restart failed'));
+      else relay.nudge();
+    }
   }
 
   /** Every loop that reads this log in this process: subscriptions and relays. */

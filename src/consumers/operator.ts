@@ -5,6 +5,7 @@ import { buildFilter, type FilterShape } from '../parking/filter.js';
 import { awaitRequest, pageLimit, requireReason } from '../parking/requests.js';
 import { validateSubscriptionName } from '../sql/identifiers.js';
 import type { ConsumerMessageStatus } from './stored.js';
+import { notify } from '../runtime/notifications.js';
 
 /** Which stored consumer messages an operator means. Every field narrows; none means "all that wait for an operator or a retry". */
 export interface MessageFilter {
@@ -177,7 +178,7 @@ export class ParkedMessages {
   }
 
   private async wake(): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, 'm']);
+    await notify(this.pool, this.channel, 'message-requested');
   }
 }
 

@@ -4,6 +4,7 @@ import { validateSubscriptionName } from '../sql/identifiers.js';
 import { type ParkedFilter, filterClause } from './filter.js';
 import { awaitRequest, pageLimit, requireReason } from './requests.js';
 import type { AttemptRecord, ParkedStatus } from './store.js';
+import { notify } from '../runtime/notifications.js';
 
 /** A parked (or waiting, or resolved) event as operators see it. */
 export interface ParkedEvent {
@@ -169,7 +170,7 @@ export class ParkedEvents {
   }
 
   private async wake(): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, 'p']);
+    await notify(this.pool, this.channel, 'event-requested');
   }
 }
 

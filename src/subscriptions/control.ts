@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { InvalidArgumentError, UnknownSubscriptionError } from '../errors.js';
 import { validateSubscriptionName } from '../sql/identifiers.js';
+import { notify } from '../runtime/notifications.js';
 
 /**
  * Operator controls of a log's subscriptions, from any process: they change the stored state and
@@ -32,6 +33,6 @@ export class SubscriptionControl {
     const found = rows[0];
     if (!found) throw new UnknownSubscriptionError(name);
     if (!found.restarted) throw new InvalidArgumentError('subscription', `'${name}' is ${found.state}, not failed: only a failed subscription can be restarted`);
-    await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, 'x']);
+    await notify(this.pool, this.channel, 'restart-requested');
   }
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PAYLOADS } from '../runtime/notifications.js';
 
 /**
  * A subscription's lease: a row-level claim with an expiry, renewed by its holder. Unlike a
@@ -55,8 +56,8 @@ export class Lease {
          UPDATE ${this.table}
             SET lease_owner = NULL, lease_expires_at = NULL, state = $3, reason = $4, updated_at = now()
           WHERE name = $1 AND lease_owner = $2 RETURNING 1)
-       SELECT pg_notify($5, 'r') FROM released`,
-      [this.name, this.owner, state, reason, this.channel],
+       SELECT pg_notify($5, $6) FROM released`,
+      [this.name, this.owner, state, reason, this.channel, PAYLOADS.released],
     );
   }
 
@@ -70,10 +71,10 @@ export class Lease {
       name: `herald:checkpoint:${this.table}`,
       text: `WITH side_effects AS (
                SELECT CASE WHEN NOT $5::boolean THEN set_config('synchronous_commit', 'off', true) END AS commit_mode,
-                      CASE WHEN $6::text IS NOT NULL THEN pg_notify($6, 'c') END AS notified)
+                      CASE WHEN $6::text IS NOT NULL THEN pg_notify($6, $7) END AS notified)
              UPDATE ${this.table} SET position = $4, updated_at = now()
               WHERE name = $1 AND lease_owner = $2 AND position = $3 AND $4 > $3 AND EXISTS (SELECT 1 FROM side_effects)`,
-      values: [this.name, this.owner, from, to, options.durable, options.notify ?? null],
+      values: [this.name, this.owner, from, to, options.durable, options.notify ?? null, PAYLOADS.progressed],
     });
     return result.rowCount === 1;
   }
