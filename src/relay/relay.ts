@@ -12,6 +12,7 @@ import type { SubscriptionHealth } from '../subscriptions/definition.js';
 import type { RelaySettings } from './options.js';
 import { readMessages, type RelayMessage } from './page.js';
 import { asParkable, isRefusal } from './refusals.js';
+import { LeaseHolding } from '../subscriptions/holding.js';
 
 /** What a relay tells the outside world. */
 export interface RelayHooks {
@@ -69,12 +70,10 @@ export class Relay implements RelayHandle {
   /** An operator's request may be waiting: look for due work even if no stream is known to have failed. */
   private dueCheck = true;
   private needsRepair = true;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private leaseLost = false;
-  private leaseGeneration = 0;
   private readonly stopSignal = new Wakeup();
   private healthState: SubscriptionHealth = { healthy: true, lastError: null, since: null, failures: 0 };
   private readonly store: ParkingStore;
+  private readonly holding: LeaseHolding;
   private readonly confirms: Watchdog;
 
   constructor(
@@ -87,6 +86,7 @@ export class Relay implements RelayHandle {
     private readonly logger: Logger,
     private readonly hooks: RelayHooks,
   ) {
+    this.holding = new LeaseHolding(lease, logger);
     this.store = new ParkingStore(schema, settings.name);
     this.confirms = new Watchdog(settings.confirmTimeoutMs);
   }
@@ -160,7 +160,7 @@ export class Relay implements RelayHandle {
       } catch (error) {
         await this.dropPages();
         if (error instanceof StopRequested) return this.fail(error.message);
-        if (error instanceof LeaseLostError || this.leaseLost) {
+        if (error instanceof LeaseLostError || this.holding.lost) {
           this.logger.warn({ relay: this.name }, 'herald: relay lease lost, standing by');
           this.dropLease();
           continue;
@@ -356,11 +356,8 @@ export class Relay implements RelayHandle {
       await this.pages[0].done; // a rejection fails the turn: nothing after it moves
       to = this.pages.shift()!.to;
     }
-    const moved = !this.leaseLost && (await this.lease.checkpoint(this.pool, this.position, to, { durable: false, notify: undefined }));
-    if (!moved) {
-      this.leaseLost = true;
-      throw new LeaseLostError(this.name);
-    }
+    const moved = !this.holding.lost && (await this.lease.checkpoint(this.pool, this.position, to, { durable: false, notify: undefined }));
+    if (!moved) throw this.holding.loseIt();
     this.position = to;
     this.recovered();
     this.hooks.progress(to);
@@ -389,10 +386,8 @@ export class Relay implements RelayHandle {
   }
 
   private async takeLease(force: boolean): Promise<boolean> {
-    const position = await this.lease.acquire(force);
+    const position = await this.holding.acquire(force);
     if (position === undefined) return false;
-    this.leaseLost = false;
-    this.leaseGeneration++;
     await this.store.releaseAbandonedClaims(this.pool);
     this.failed = await this.store.blockedStreams(this.pool);
     this.position = position;
@@ -400,23 +395,11 @@ export class Relay implements RelayHandle {
     this.mustRead = true;
     this.needsRepair = true;
     this.phase = 'running';
-    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, this.timing.leaseTtlMs / 3));
-    this.renewTimer.unref();
     return true;
   }
 
-  private async renew(): Promise<void> {
-    const generation = this.leaseGeneration;
-    try {
-      if (!(await this.lease.renew()) && generation === this.leaseGeneration) this.leaseLost = true;
-    } catch (error) {
-      this.logger.warn({ err: error, relay: this.name }, 'herald: relay lease renewal failed');
-    }
-  }
-
   private dropLease(): void {
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
+    this.holding.drop();
     if (this.phase === 'running') this.phase = 'standby';
   }
 

@@ -12,6 +12,7 @@ import type { Telemetry } from '../runtime/telemetry.js';
 import { transaction, type Transaction } from '../sql/transaction.js';
 import type { SubscriptionDefinition, SubscriptionHealth } from './definition.js';
 import type { Lease } from './lease.js';
+import { LeaseHolding } from './holding.js';
 
 /** Timing knobs shared by the runners of one log. */
 export interface RunnerTiming {
@@ -78,8 +79,6 @@ export class SubscriptionRunner {
   private position = 0;
   private running = false;
   private loop: Promise<void> | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private leaseLost = false;
   private blocked = new Set<string>();
   /** Checkpoint written in the open transaction; becomes `position` when it commits. */
   private pendingPosition: number | undefined;
@@ -89,8 +88,6 @@ export class SubscriptionRunner {
   private readonly watchdog: Watchdog;
   /** Events whose handler said ALREADY_SEEN in the open transaction; reported once it commits. */
   private seenInTransaction: RecordedEvent[] = [];
-  /** Bumped at every lease acquisition, so a renewal answered for an earlier holding cannot mark this one lost. */
-  private leaseGeneration = 0;
   /** The highest log head announced so far; no need to read while the checkpoint is there. */
   private knownHead = 0;
   /** Read even if no announcement came: after a takeover, a reconnect, a poll timeout or a full page. */
@@ -106,6 +103,7 @@ export class SubscriptionRunner {
   private readonly policy: ErrorPolicy;
   private readonly timeoutMs: number;
   private readonly store: ParkingStore;
+  private readonly holding: LeaseHolding;
 
   constructor(
     readonly definition: SubscriptionDefinition,
@@ -121,6 +119,7 @@ export class SubscriptionRunner {
     this.policy = definition.onError ?? defaultErrorPolicy(definition.retry);
     this.timeoutMs = definition.handlerTimeoutMs ?? 30_000;
     this.watchdog = new Watchdog(this.timeoutMs);
+    this.holding = new LeaseHolding(lease, logger);
     this.store = new ParkingStore(quotedSchema, definition.name);
   }
 
@@ -212,7 +211,7 @@ export class SubscriptionRunner {
           await this.fail(error.message);
           return;
         }
-        if (error instanceof LeaseLostError || this.leaseLost) {
+        if (error instanceof LeaseLostError || this.holding.lost) {
           this.logger.warn({ subscription: this.name }, 'herald: lease lost, standing by');
           this.dropLease();
           continue;
@@ -277,10 +276,8 @@ export class SubscriptionRunner {
   }
 
   private async takeLease(force: boolean): Promise<boolean> {
-    const position = await this.lease.acquire(force);
+    const position = await this.holding.acquire(force);
     if (position === undefined) return false;
-    this.leaseLost = false;
-    this.leaseGeneration++;
     // Set up fully before running: if a query fails here, the next turn takes the lease again.
     await this.store.releaseAbandonedClaims(this.pool);
     this.blocked = await this.store.blockedStreams(this.pool);
@@ -288,25 +285,11 @@ export class SubscriptionRunner {
     this.mustRead = true;
     this.needsRepair = true;
     this.phase = 'running';
-    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, this.timing.leaseTtlMs / 3));
-    this.renewTimer.unref();
     return true;
   }
 
-  private async renew(): Promise<void> {
-    const generation = this.leaseGeneration;
-    try {
-      // A renewal sent before the lease was lost and taken again says nothing about the new holding.
-      if (!(await this.lease.renew()) && generation === this.leaseGeneration) this.leaseLost = true;
-    } catch (error) {
-      // Keep running: the lease survives a failed renewal until it expires, and fencing protects the checkpoint.
-      this.logger.warn({ err: error, subscription: this.name }, 'herald: lease renewal failed');
-    }
-  }
-
   private dropLease(): void {
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
+    this.holding.drop();
     this.readAhead = undefined;
     if (this.phase === 'running') this.phase = 'standby';
   }
@@ -554,7 +537,7 @@ export class SubscriptionRunner {
       await this.checkpoint(transaction, event.metadata.eventNumber);
       return;
     }
-    if (!(await this.lease.fence(transaction.tx))) throw this.lost();
+    if (!(await this.lease.fence(transaction.tx))) throw this.holding.loseIt();
     if (handled) await this.store.resolve(transaction.tx, event.metadata.eventNumber, origin.waiting);
   }
 
@@ -566,19 +549,14 @@ export class SubscriptionRunner {
    */
   private async checkpoint(transaction: Transaction, to: number): Promise<void> {
     const moved =
-      !this.leaseLost &&
+      !this.holding.lost &&
       (await this.lease.checkpoint(transaction.client, this.position, to, { durable: transaction.open, notify: this.progressChannel }));
-    if (!moved) throw this.lost();
+    if (!moved) throw this.holding.loseIt();
     this.pendingPosition = to;
   }
 
   private recovered(): void {
     if (!this.healthState.healthy) this.healthState = { ...this.healthState, healthy: true, since: new Date(), failures: 0 };
-  }
-
-  private lost(): LeaseLostError {
-    this.leaseLost = true;
-    return new LeaseLostError(this.name);
   }
 
   /**
