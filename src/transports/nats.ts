@@ -46,7 +46,7 @@ import {
 import { describe, TransportError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Channel, ConsumeOptions, Consumption, Delivery, OutgoingMessage, Transport, TransportHealth } from './transport.js';
-import { positiveOption, startConsumption } from './support.js';
+import { Backoff, checkPositiveInteger, closeConsumptions, handOver, positiveOption, Problems, startConsumption } from './support.js';
 
 const KIND = 'nats';
 
@@ -153,24 +153,26 @@ class NatsTransport implements Transport {
   /** Streams known to exist (cleared when a publish fails, in case one was deleted). */
   private readonly streams = new Map<string, Promise<void>>();
   private readonly consumptions = new Set<NatsConsumption>();
-  private lastError: string | null = null;
+  private readonly problems: Problems;
   private closed = false;
 
-  constructor(private readonly settings: Settings) {}
+  constructor(private readonly settings: Settings) {
+    this.problems = new Problems(KIND, settings.logger);
+  }
 
   async publish(channel: Channel, messages: readonly OutgoingMessage[]): Promise<void> {
     if (this.closed) throw new TransportError(KIND, 'transport is closed');
     if (messages.length === 0) return;
     const session = await this.connect().catch((error: unknown) => {
-      throw this.failure(`cannot connect to ${String(this.settings.servers)}: ${describe(error)}`, error);
+      throw this.problems.failure(`cannot connect to ${String(this.settings.servers)}: ${describe(error)}`, error);
     });
     // While the client reconnects it would buffer the publishes and let every PubAck time out; fail now instead.
-    if (!this.linkUp) throw this.failure('not connected (the client is reconnecting)', undefined);
+    if (!this.linkUp) throw this.problems.failure('not connected (the client is reconnecting)', undefined);
     const { settings } = this;
     try {
       await Promise.all([...new Set(messages.map((m) => m.source))].map((source) => this.ensureStream(session, source, channel)));
     } catch (error) {
-      throw this.failure(`cannot ensure stream: ${describe(error)}`, error);
+      throw this.problems.failure(`cannot ensure stream: ${describe(error)}`, error);
     }
     // Every publish is in flight at once; the PubAcks come back on one shared reply subscription.
     const results = await Promise.allSettled(
@@ -180,33 +182,29 @@ class NatsTransport implements Transport {
     if (failed.length > 0) {
       this.streams.clear();
       const first = failed[0]!.reason as unknown;
-      throw this.failure(`${failed.length} of ${messages.length} messages not acknowledged: ${describe(first)}`, first);
+      throw this.problems.failure(`${failed.length} of ${messages.length} messages not acknowledged: ${describe(first)}`, first);
     }
   }
 
   async consume(options: ConsumeOptions, onDelivery: (delivery: Delivery) => void): Promise<Consumption> {
     if (this.closed) throw new TransportError(KIND, 'transport is closed');
-    if (!Number.isInteger(options.prefetch) || options.prefetch < 1) {
-      throw new TransportError(KIND, `prefetch must be a positive integer, got ${options.prefetch}`);
-    }
+    checkPositiveInteger(KIND, options.prefetch, 'prefetch');
     const consumption = new NatsConsumption(this.settings, options, onDelivery, {
       session: () => this.connect(),
       ensureStream: (session) => this.ensureStream(session, options.source, options.channel),
       forgetStream: () => this.streams.delete(this.settings.stream(options.source, options.channel)),
-      note: (message) => this.note(message),
+      note: (message) => this.problems.note(message),
     });
     return startConsumption(this.consumptions, consumption);
   }
 
   health(): TransportHealth {
-    return { connected: this.session !== undefined && this.linkUp, lastError: this.lastError };
+    return { connected: this.session !== undefined && this.linkUp, lastError: this.problems.last };
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const consumptions = [...this.consumptions];
-    this.consumptions.clear();
-    await Promise.all(consumptions.map((c) => c.close()));
+    await closeConsumptions(this.consumptions);
     const session = this.session ?? (await this.connecting?.catch(() => undefined));
     this.session = undefined;
     this.linkUp = false;
@@ -260,14 +258,14 @@ class NatsTransport implements Transport {
         this.session = undefined;
         this.linkUp = false;
       }
-      if (error) this.note(`connection closed: ${describe(error)}`);
+      if (error) this.problems.note(`connection closed: ${describe(error)}`);
     });
     for await (const status of session.nc.status()) {
       if (this.session !== session) break;
       switch (status.type) {
         case 'disconnect':
           this.linkUp = false;
-          this.note(`disconnected from ${status.server}; reconnecting`);
+          this.problems.note(`disconnected from ${status.server}; reconnecting`);
           break;
         case 'reconnect':
           this.linkUp = true;
@@ -275,7 +273,7 @@ class NatsTransport implements Transport {
           this.settings.logger?.info({ transport: KIND, server: status.server }, 'reconnected');
           break;
         case 'error':
-          this.note(`connection error: ${describe(status.error)}`);
+          this.problems.note(`connection error: ${describe(status.error)}`);
           break;
         default:
       }
@@ -318,15 +316,6 @@ class NatsTransport implements Transport {
     }
   }
 
-  private failure(message: string, cause: unknown): TransportError {
-    this.note(message);
-    return new TransportError(KIND, message, cause === undefined ? undefined : { cause });
-  }
-
-  private note(message: string): void {
-    this.lastError = message;
-    this.settings.logger?.warn({ transport: KIND }, message);
-  }
 }
 
 interface ConsumptionContext {
@@ -349,8 +338,7 @@ class NatsConsumption {
   private heartbeat: NodeJS.Timeout | undefined;
   /** Resumes the loop waiting for a settlement (or for close). */
   private wakeGate: (() => void) | undefined;
-  /** Cuts the restart backoff short (on close). */
-  private wakeSleep: (() => void) | undefined;
+  private readonly backoff: Backoff;
 
   constructor(
     private readonly settings: Settings,
@@ -360,6 +348,7 @@ class NatsConsumption {
   ) {
     this.stream = settings.stream(options.source, options.channel);
     this.durable = token(options.group);
+    this.backoff = new Backoff(settings.reconnectInitialMs, settings.reconnectMaxMs);
   }
 
   /** Sets up the consumer once, so a misconfiguration rejects here; then runs the loop in the background. */
@@ -386,7 +375,7 @@ class NatsConsumption {
     clearInterval(this.heartbeat);
     this.messages?.stop();
     this.wakeGate?.();
-    this.wakeSleep?.();
+    this.backoff.interrupt();
     await this.loop;
     this.unsettled.clear();
   }
@@ -457,11 +446,10 @@ class NatsConsumption {
 
   private async run(first: ConsumerMessages): Promise<void> {
     let messages: ConsumerMessages | undefined = first;
-    let delay = this.settings.reconnectInitialMs;
     while (!this.closed) {
       try {
         messages ??= await this.subscribe();
-        delay = this.settings.reconnectInitialMs;
+        this.backoff.reset();
         for await (const m of messages) {
           if (this.closed) break;
           this.deliver(m);
@@ -481,24 +469,13 @@ class NatsConsumption {
       messages?.stop();
       messages = undefined;
       if (this.closed) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        this.wakeSleep = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeSleep = undefined;
-      delay = Math.min(delay * 2, this.settings.reconnectMaxMs);
+      await this.backoff.wait();
     }
   }
 
   private deliver(m: JsMsg): void {
     this.unsettled.add(m);
-    let settled = false;
     const settle = async (ack: boolean): Promise<void> => {
-      if (settled) return;
-      settled = true;
       this.unsettled.delete(m);
       this.wakeGate?.();
       try {
@@ -510,19 +487,10 @@ class NatsConsumption {
         this.settings.logger?.debug({ transport: KIND, seq: m.seq, error: describe(error) }, 'settle failed; the server redelivers');
       }
     };
-    const delivery: Delivery = {
-      body: Buffer.from(m.data),
-      brokerId: String(m.seq),
-      redelivered: m.redelivered || m.info.deliveryCount > 1,
-      ack: () => settle(true),
-      nack: () => settle(false),
-    };
-    try {
-      this.onDelivery(delivery);
-    } catch (error) {
+    const received = { body: Buffer.from(m.data), brokerId: String(m.seq), redelivered: m.redelivered || m.info.deliveryCount > 1 };
+    handOver(received, settle, this.onDelivery, (error) => {
       this.settings.logger?.error({ transport: KIND, seq: m.seq, error: describe(error) }, 'onDelivery threw; message given back');
-      void settle(false);
-    }
+    });
   }
 }
 

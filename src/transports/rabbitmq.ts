@@ -25,7 +25,7 @@ import type { Channel as AmqpChannel, ChannelModel, ConfirmChannel, ConsumeMessa
 import { describe, TransportError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Channel, ConsumeOptions, Consumption, Delivery, OutgoingMessage, Transport, TransportHealth } from './transport.js';
-import { positiveOption, redact, startConsumption } from './support.js';
+import { Backoff, closeConsumptions, handOver, positiveOption, Problems, redact, startConsumption } from './support.js';
 
 const KIND = 'rabbitmq';
 const CONTENT_TYPE = 'application/cloudevents+json';
@@ -136,12 +136,14 @@ class RabbitMqTransport implements Transport {
   private publisher: Publisher | undefined;
   private connecting: Promise<Publisher> | undefined;
   private readonly consumptions = new Set<RabbitMqConsumption>();
-  private lastError: string | null = null;
+  private readonly problems: Problems;
   /** Set by the first publish: from then on, health counts the publisher connection. */
   private publishing = false;
   private closed = false;
 
-  constructor(private readonly settings: Settings) {}
+  constructor(private readonly settings: Settings) {
+    this.problems = new Problems(KIND, settings.logger);
+  }
 
   async publish(channel: Channel, messages: readonly OutgoingMessage[]): Promise<void> {
     if (this.closed) throw new TransportError(KIND, 'transport is closed');
@@ -151,13 +153,13 @@ class RabbitMqTransport implements Transport {
     try {
       publisher = await this.connectPublisher();
     } catch (error) {
-      throw this.failure(`cannot connect to ${redact(this.settings.url)}: ${describe(error)}`, error);
+      throw this.problems.failure(`cannot connect to ${redact(this.settings.url)}: ${describe(error)}`, error);
     }
     try {
       await this.declare(publisher, channel, messages);
       await this.send(publisher, channel, messages);
     } catch (error) {
-      throw error instanceof TransportError ? error : this.failure(`publish failed: ${describe(error)}`, error);
+      throw error instanceof TransportError ? error : this.problems.failure(`publish failed: ${describe(error)}`, error);
     }
   }
 
@@ -165,7 +167,7 @@ class RabbitMqTransport implements Transport {
     if (this.closed) throw new TransportError(KIND, 'transport is closed');
     checkPrefetch(options.prefetch);
     const consumption = new RabbitMqConsumption(this.settings, options, onDelivery, (message) => {
-      this.lastError = message;
+      this.problems.last = message;
     });
     return startConsumption(this.consumptions, consumption);
   }
@@ -173,15 +175,13 @@ class RabbitMqTransport implements Transport {
   health(): TransportHealth {
     const needed = [...this.consumptions].map((c) => c.connected);
     if (this.publishing) needed.push(this.publisher !== undefined && !this.publisher.lostReason);
-    return { connected: needed.length > 0 && needed.every(Boolean), lastError: this.lastError };
+    return { connected: needed.length > 0 && needed.every(Boolean), lastError: this.problems.last };
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const consumptions = [...this.consumptions];
-    this.consumptions.clear();
     const connecting = this.connecting?.catch(() => undefined);
-    await Promise.all(consumptions.map((c) => c.close()));
+    await closeConsumptions(this.consumptions);
     const publisher = this.publisher ?? (await connecting);
     this.publisher = undefined;
     // Closing the connection closes the channel, which fails every pending confirm.
@@ -200,7 +200,7 @@ class RabbitMqTransport implements Transport {
     const connection = await connect(this.settings.url, { timeout: this.settings.connectTimeoutMs, clientProperties: clientProperties('publisher') });
     let channel: ConfirmChannel;
     try {
-      connection.on('error', (error: unknown) => this.note(`publisher connection error: ${describe(error)}`));
+      connection.on('error', (error: unknown) => this.problems.note(`publisher connection error: ${describe(error)}`));
       channel = await connection.createConfirmChannel();
     } catch (error) {
       await closeConnection(connection, this.settings.connectTimeoutMs);
@@ -218,10 +218,10 @@ class RabbitMqTransport implements Transport {
       void closeConnection(connection, this.settings.connectTimeoutMs);
     };
     // amqplib emits 'error' before 'close' on the failing object; without a listener it would crash the process.
-    channel.on('error', (error: unknown) => this.note(`publisher channel error: ${describe(error)}`));
+    channel.on('error', (error: unknown) => this.problems.note(`publisher channel error: ${describe(error)}`));
     channel.on('close', () => lose(new Error('channel closed')));
     connection.on('close', (error?: unknown) => lose(new Error(error ? `connection closed: ${describe(error)}` : 'connection closed')));
-    connection.on('blocked', (reason: unknown) => this.note(`broker blocked publishing: ${describe(reason)}`));
+    connection.on('blocked', (reason: unknown) => this.problems.note(`broker blocked publishing: ${describe(reason)}`));
     if (this.closed) {
       lose(new Error('transport is closed'));
       throw new Error('transport is closed');
@@ -272,22 +272,13 @@ class RabbitMqTransport implements Transport {
     try {
       await Promise.race([guard(publisher, Promise.all(confirms)), timeout]);
     } catch (error) {
-      if (error instanceof TransportError) this.note(error.message);
+      if (error instanceof TransportError) this.problems.note(error.message);
       throw error;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private failure(message: string, cause: unknown): TransportError {
-    this.note(message);
-    return new TransportError(KIND, message, { cause });
-  }
-
-  private note(message: string): void {
-    this.lastError = message;
-    this.settings.logger?.warn({ transport: KIND }, message);
-  }
 }
 
 /** Races `work` against the publisher going away, so nothing waits on a dead channel. */
@@ -321,7 +312,7 @@ class RabbitMqConsumption {
   private generation: Generation | undefined;
   private closed = false;
   private reconnecting: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly backoff: Backoff;
   private readonly queue: string;
   private readonly exchange: string;
 
@@ -333,6 +324,7 @@ class RabbitMqConsumption {
   ) {
     this.queue = settings.queue(options.source, options.group, options.channel);
     this.exchange = settings.exchange(options.source, options.channel);
+    this.backoff = new Backoff(settings.reconnectInitialMs, settings.reconnectMaxMs);
   }
 
   get connected(): boolean {
@@ -352,7 +344,7 @@ class RabbitMqConsumption {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.wake?.();
+    this.backoff.interrupt();
     await this.reconnecting;
     const { connection, generation } = this;
     this.connection = undefined;
@@ -419,16 +411,9 @@ class RabbitMqConsumption {
   }
 
   private async reconnect(): Promise<void> {
-    let delay = this.settings.reconnectInitialMs;
+    this.backoff.reset();
     while (!this.closed) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+      await this.backoff.wait();
       if (this.closed) return;
       try {
         await this.open();
@@ -437,16 +422,12 @@ class RabbitMqConsumption {
       } catch (error) {
         if (this.closed) return;
         this.note(`reconnecting consumer of ${this.queue} failed: ${describe(error)}`);
-        delay = Math.min(delay * 2, this.settings.reconnectMaxMs);
       }
     }
   }
 
   private deliver(generation: Generation, message: ConsumeMessage): void {
-    let settled = false;
     const settle = (ack: boolean): Promise<void> => {
-      if (settled) return Promise.resolve();
-      settled = true;
       // A tag is only meaningful on its own channel; on a dead one the broker requeues the message anyway.
       if (!generation.alive) return Promise.resolve();
       try {
@@ -457,19 +438,14 @@ class RabbitMqConsumption {
       }
       return Promise.resolve();
     };
-    const delivery: Delivery = {
+    const received = {
       body: message.content,
       brokerId: typeof message.properties.messageId === 'string' ? message.properties.messageId : String(message.fields.deliveryTag),
       redelivered: message.fields.redelivered,
-      ack: () => settle(true),
-      nack: () => settle(false),
     };
-    try {
-      this.onDelivery(delivery);
-    } catch (error) {
+    handOver(received, settle, this.onDelivery, (error) => {
       this.settings.logger?.error({ transport: KIND, queue: this.queue, error: describe(error) }, 'onDelivery threw; message requeued');
-      void settle(false);
-    }
+    });
   }
 
   private note(message: string): void {

@@ -35,7 +35,7 @@ import { Redis, type RedisOptions as IoRedisOptions } from 'ioredis';
 import { describe, TransportError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Channel, ConsumeOptions, Consumption, Delivery, OutgoingMessage, Transport, TransportHealth } from './transport.js';
-import { positiveOption, redact, startConsumption } from './support.js';
+import { Backoff, checkPositiveInteger, closeConsumptions, handOver, positiveOption, Problems, redact, startConsumption } from './support.js';
 
 const KIND = 'redis';
 /** How long one blocking read waits for new entries; also bounds how late a nack or claim is served. */
@@ -97,9 +97,7 @@ export function redis(options: RedisOptions = {}): Transport {
 }
 
 function resolve(options: RedisOptions): Settings {
-  if (options.maxLen !== undefined && (!Number.isInteger(options.maxLen) || options.maxLen < 1)) {
-    throw new TransportError(KIND, `maxLen must be a positive integer, got ${options.maxLen}`);
-  }
+  if (options.maxLen !== undefined) checkPositiveInteger(KIND, options.maxLen, 'maxLen');
   return {
     url: options.url ?? 'redis://127.0.0.1:6379',
     client: options.client ?? {},
@@ -169,10 +167,12 @@ class RedisTransport implements Transport {
   private readonly consumptions = new Set<RedisConsumption>();
   /** Consumer names in use by this transport's consumptions, per stream and group. */
   private readonly names = new Set<string>();
-  private lastError: string | null = null;
+  private readonly problems: Problems;
   private closed = false;
 
-  constructor(private readonly settings: Settings) {}
+  constructor(private readonly settings: Settings) {
+    this.problems = new Problems(KIND, settings.logger);
+  }
 
   async publish(channel: Channel, messages: readonly OutgoingMessage[]): Promise<void> {
     if (this.closed) throw new TransportError(KIND, 'transport is closed');
@@ -182,7 +182,7 @@ class RedisTransport implements Transport {
     try {
       await ready(client, settings.timeoutMs);
     } catch (error) {
-      throw this.failure(`cannot connect to ${redact(settings.url)}: ${describe(error)}`, error);
+      throw this.problems.failure(`cannot connect to ${redact(settings.url)}: ${describe(error)}`, error);
     }
     // One pipeline, every XADD in flight at once; each reply is that entry's confirmation.
     const pipeline = client.pipeline();
@@ -195,42 +195,38 @@ class RedisTransport implements Transport {
     try {
       replies = await pipeline.exec();
     } catch (error) {
-      throw this.failure(`publish failed: ${describe(error)}`, error);
+      throw this.problems.failure(`publish failed: ${describe(error)}`, error);
     }
-    if (replies === null || replies.length !== messages.length) throw this.failure('publish failed: no reply for the pipeline', undefined);
+    if (replies === null || replies.length !== messages.length) throw this.problems.failure('publish failed: no reply for the pipeline', undefined);
     const failed = replies.filter(([error, id]) => error !== null || typeof id !== 'string');
     if (failed.length > 0) {
       const first = failed[0]![0];
-      throw this.failure(`${failed.length} of ${messages.length} messages not stored: ${first ? describe(first) : 'no entry id'}`, first ?? undefined);
+      throw this.problems.failure(`${failed.length} of ${messages.length} messages not stored: ${first ? describe(first) : 'no entry id'}`, first ?? undefined);
     }
   }
 
   async consume(options: ConsumeOptions, onDelivery: (delivery: Delivery) => void): Promise<Consumption> {
     if (this.closed) throw new TransportError(KIND, 'transport is closed');
-    if (!Number.isInteger(options.prefetch) || options.prefetch < 1) {
-      throw new TransportError(KIND, `prefetch must be a positive integer, got ${options.prefetch}`);
-    }
+    checkPositiveInteger(KIND, options.prefetch, 'prefetch');
     const key = this.settings.key(options.source, options.channel);
     // Two consumptions of one group in this process need two consumer names, or they would read each other's pending entries.
     let consumer = this.settings.consumerName;
     for (let n = 2; this.names.has(`${key}\n${options.group}\n${consumer}`); n++) consumer = `${this.settings.consumerName}#${n}`;
     const name = `${key}\n${options.group}\n${consumer}`;
     this.names.add(name);
-    const consumption = new RedisConsumption(this.settings, options, key, consumer, onDelivery, this.client(), (message) => this.note(message));
+    const consumption = new RedisConsumption(this.settings, options, key, consumer, onDelivery, this.client(), (message) => this.problems.note(message));
     return startConsumption(this.consumptions, consumption, () => this.names.delete(name));
   }
 
   health(): TransportHealth {
     const needed = [...this.consumptions].map((c) => c.connected);
     if (this.commands) needed.push(this.commands.status === 'ready');
-    return { connected: needed.length > 0 && needed.every(Boolean), lastError: this.lastError };
+    return { connected: needed.length > 0 && needed.every(Boolean), lastError: this.problems.last };
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const consumptions = [...this.consumptions];
-    this.consumptions.clear();
-    await Promise.all(consumptions.map((c) => c.close()));
+    await closeConsumptions(this.consumptions);
     // disconnect() rejects whatever is still in flight.
     this.commands?.disconnect();
   }
@@ -238,20 +234,11 @@ class RedisTransport implements Transport {
   /** The shared connection for publishing, settling and group management. */
   private client(): Redis {
     this.commands ??= createClient(this.settings, `herald:${hostname()}:${process.pid}`, this.settings.timeoutMs, (error) =>
-      this.note(`connection error: ${describe(error)}`),
+      this.problems.note(`connection error: ${describe(error)}`),
     );
     return this.commands;
   }
 
-  private failure(message: string, cause: unknown): TransportError {
-    this.note(message);
-    return new TransportError(KIND, message, cause === undefined ? undefined : { cause });
-  }
-
-  private note(message: string): void {
-    this.lastError = message;
-    this.settings.logger?.warn({ transport: KIND }, message);
-  }
 }
 
 /**
@@ -284,7 +271,7 @@ class RedisConsumption {
   private loop: Promise<void> | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private wakeGate: (() => void) | undefined;
-  private wakeSleep: (() => void) | undefined;
+  private readonly backoff: Backoff;
   /** This consumer's pending entries left by an earlier run under the same name are read first. */
   private recovering = true;
   private recoverFrom = '0';
@@ -304,6 +291,7 @@ class RedisConsumption {
     this.reader = createClient(settings, `herald:${consumer}:${options.group}`, BLOCK_MS + settings.timeoutMs, (error) =>
       this.note(`consumer ${key}/${options.group} connection error: ${describe(error)}`),
     );
+    this.backoff = new Backoff(settings.reconnectInitialMs, settings.reconnectMaxMs);
   }
 
   get connected(): boolean {
@@ -332,7 +320,7 @@ class RedisConsumption {
     this.closed = true;
     clearInterval(this.renewTimer);
     this.wakeGate?.();
-    this.wakeSleep?.();
+    this.backoff.interrupt();
     // Interrupts the blocking read at once.
     this.reader.disconnect();
     await this.loop;
@@ -356,7 +344,6 @@ class RedisConsumption {
   }
 
   private async run(): Promise<void> {
-    let delay = this.settings.reconnectInitialMs;
     while (!this.closed) {
       try {
         const room = this.options.prefetch - this.unsettled.size;
@@ -367,7 +354,7 @@ class RedisConsumption {
         }
         await ready(this.reader, this.settings.timeoutMs);
         this.deliver(await this.next(room));
-        delay = this.settings.reconnectInitialMs;
+        this.backoff.reset();
       } catch (error) {
         if (this.closed) break;
         const text = describe(error);
@@ -385,15 +372,7 @@ class RedisConsumption {
         } else {
           this.note(`consumer ${this.key}/${this.options.group} read failed: ${text}; retrying`);
         }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay);
-          this.wakeSleep = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wakeSleep = undefined;
-        delay = Math.min(delay * 2, this.settings.reconnectMaxMs);
+        await this.backoff.wait();
       }
     }
   }
@@ -445,10 +424,7 @@ class RedisConsumption {
   }
 
   private deliverOne(id: string, body: Buffer, redelivered: boolean): void {
-    let settled = false;
     const settle = async (ack: boolean): Promise<void> => {
-      if (settled) return;
-      settled = true;
       if (ack) {
         try {
           await this.commands.xack(this.key, this.options.group, id);
@@ -462,13 +438,9 @@ class RedisConsumption {
       this.unsettled.delete(id);
       this.wakeGate?.();
     };
-    const delivery: Delivery = { body, brokerId: id, redelivered, ack: () => settle(true), nack: () => settle(false) };
-    try {
-      this.onDelivery(delivery);
-    } catch (error) {
+    handOver({ body, brokerId: id, redelivered }, settle, this.onDelivery, (error) => {
       this.settings.logger?.error({ transport: KIND, id, error: describe(error) }, 'onDelivery threw; entry given back');
-      void settle(false);
-    }
+    });
   }
 
   /** Keeps this consumer's unsettled entries from looking idle, so no other consumer claims them. */
