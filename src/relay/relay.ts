@@ -67,6 +67,8 @@ export class Relay implements RelayHandle {
   private failed = new Set<string>();
   /** A page being published one message at a time to find what the broker refused; later pages wait for it. */
   private sifting: Promise<void> | undefined;
+  /** A page failed (not a refusal): hand nothing more over until the pages in flight are dropped. */
+  private halted = false;
   /** An operator's request may be waiting: look for due work even if no stream is known to have failed. */
   private dueCheck = true;
   private needsRepair = true;
@@ -188,6 +190,8 @@ export class Relay implements RelayHandle {
     if (this.mustRead || this.readPosition < this.knownHead) {
       this.mustRead = false;
       const page = await readMessages(this.pool, this.schema, this.context, this.readPosition, this.settings.pageSize);
+      // A page that failed while this one was read: publishing more would only publish it twice.
+      if (this.halted && this.pages.length > 0) return this.checkpointPages();
       if (page.items.length > 0) {
         this.launch(page.items, page.last);
         if (page.items.length === this.settings.pageSize) this.mustRead = true;
@@ -223,7 +227,10 @@ export class Relay implements RelayHandle {
     try {
       await this.publish(send);
     } catch (error) {
-      if (!isRefusal(error)) throw error;
+      if (!isRefusal(error)) {
+        this.halted = true;
+        throw error;
+      }
       const sift = this.sift(send);
       const settled: Promise<void> = sift.catch(() => {}).finally(() => {
         if (this.sifting === settled) this.sifting = undefined;
@@ -369,6 +376,7 @@ export class Relay implements RelayHandle {
     this.pages = [];
     this.readPosition = this.position;
     await Promise.allSettled(pages.map((p) => p.done));
+    this.halted = false;
   }
 
   /** A graceful stop checkpoints the pages in flight, then releases the lease. */
