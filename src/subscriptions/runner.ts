@@ -1,66 +1,24 @@
 import type pg from 'pg';
-import { describe, HandlerTimeoutError, LeaseLostError, LogInconsistentError, SubscriptionInitError } from '../errors.js';
+import { describe, HandlerTimeoutError, LeaseLostError, SubscriptionInitError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
-import { askPolicy, type FailureHistory, handlerOutcome, nextFailure } from '../handlers/failure.js';
-import { defaultErrorPolicy, type ErrorAction, type ErrorPolicy, type FailureContext } from '../handlers/policy.js';
-import { readEvent, readLog } from '../log/read.js';
-import { ParkingStore, type ParkedRow } from '../parking/store.js';
+import { handlerOutcome } from '../handlers/failure.js';
+import { defaultErrorPolicy, type ErrorPolicy } from '../handlers/policy.js';
+import { readLog } from '../log/read.js';
+import { ParkingStore } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
 import { Watchdog } from '../runtime/watchdog.js';
-import type { Telemetry } from '../runtime/telemetry.js';
 import { transaction, type Transaction } from '../sql/transaction.js';
 import type { SubscriptionDefinition, SubscriptionHealth } from './definition.js';
 import type { Lease } from './lease.js';
+import { BatchFailure, type FailureHost, HandlerThrew, type Origin, StopRequested, SubscriptionFailures } from './failures.js';
 import { LeaseHolding } from './holding.js';
 
-/** Timing knobs shared by the runners of one log. */
-export interface RunnerTiming {
-  /** Lease time to live. A dead holder is replaced after at most ttl + ttl/3. */
-  readonly leaseTtlMs: number;
-  /** Poll interval when no notification arrives. */
-  readonly pollMs: number;
-}
-
-/** What a runner tells the outside world (Herald turns these into its events). */
-export interface RunnerHooks {
-  /** Spans around each batch (`subscription:batch`). */
-  readonly telemetry: Telemetry;
-  progress(name: string, position: number): void;
-  attemptFailed(info: { subscription: string; event: RecordedEvent; error: unknown; failure: FailureContext; action: ErrorAction }): void;
-  eventParked(info: { subscription: string; event: RecordedEvent; reason: string | null; fingerprint: string }): void;
-  eventSkipped(info: { subscription: string; event: RecordedEvent; reason: string; byOperator: boolean }): void;
-  parkedRetried(info: { subscription: string; event: RecordedEvent }): void;
-  eventAlreadySeen(info: { subscription: string; event: RecordedEvent }): void;
-  subscriptionStopped(info: { subscription: string; reason: string }): void;
-}
+export type { RunnerHooks, RunnerTiming } from './hooks.js';
+import type { RunnerHooks, RunnerTiming } from './hooks.js';
 
 /** Where a runner is, as seen from this process. */
 export type RunnerPhase = 'idle' | 'standby' | 'running' | 'stopped' | 'failed';
-
-/** Where an event being handled came from: the log (the checkpoint moves), or the parked table. */
-type Origin = { readonly kind: 'log' } | { readonly kind: 'parked'; readonly waiting: boolean };
-
-/** How handling one failed event ended. */
-type Outcome = 'handled' | 'skipped' | 'blocked';
-
-/** The policy said stop: unwinds the loop to mark the subscription failed. */
-class StopRequested extends Error {}
-
-/** What a handler threw during a single attempt. */
-class HandlerThrew extends Error {
-  constructor(readonly error: unknown) {
-    super('handler failed');
-  }
-}
-
-/** A handler failure inside a batch: which event, and what was thrown. */
-class BatchFailure {
-  constructor(
-    readonly index: number,
-    readonly error: unknown,
-  ) {}
-}
 
 /**
  * Runs one subscription in this process: takes its lease (or waits as a standby), calls `init()`,
@@ -73,13 +31,13 @@ class BatchFailure {
  * later events of that stream are stored as "waiting" behind it and replayed in order once it is
  * retried or skipped.
  */
-export class SubscriptionRunner {
+export class SubscriptionRunner implements FailureHost {
   readonly wakeup = new Wakeup();
   phase: RunnerPhase = 'idle';
   private position = 0;
-  private running = false;
+  running = false;
   private loop: Promise<void> | undefined;
-  private blocked = new Set<string>();
+  private readonly failures: SubscriptionFailures;
   /** Checkpoint written in the open transaction; becomes `position` when it commits. */
   private pendingPosition: number | undefined;
   /** During catch-up, the next page is read while the current one is handled. */
@@ -121,6 +79,7 @@ export class SubscriptionRunner {
     this.watchdog = new Watchdog(this.timeoutMs);
     this.holding = new LeaseHolding(lease, logger);
     this.store = new ParkingStore(quotedSchema, definition.name);
+    this.failures = new SubscriptionFailures(this, pool, quotedSchema, this.store, lease, this.policy, hooks);
   }
 
   /** The context (schema) name, for telemetry. */
@@ -241,10 +200,13 @@ export class SubscriptionRunner {
 
   /** One turn of the loop: due retries and operator requests first, then new events of the log. */
   private async step(): Promise<void> {
-    if (this.needsRepair) await this.repair();
-    if (this.blocked.size > 0) await this.handleDueHeads();
+    if (this.needsRepair) {
+      await this.failures.repair();
+      this.needsRepair = !this.running;
+    }
+    if (this.failures.blocked.size > 0) await this.failures.handleDueHeads();
     if (!this.running) return;
-    const holdAll = this.definition.parking === 'subscription' && this.blocked.size > 0;
+    const holdAll = this.definition.parking === 'subscription' && this.failures.blocked.size > 0;
     if (!holdAll && (this.mustRead || this.position < this.knownHead)) {
       this.mustRead = false;
       const batch = await this.nextBatch();
@@ -257,7 +219,7 @@ export class SubscriptionRunner {
       }
     }
     let wait = this.timing.pollMs;
-    if (this.blocked.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
+    if (this.failures.blocked.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
     if (!(await this.wakeup.wait(wait))) this.mustRead = true;
   }
 
@@ -280,7 +242,7 @@ export class SubscriptionRunner {
     if (position === undefined) return false;
     // Set up fully before running: if a query fails here, the next turn takes the lease again.
     await this.store.releaseAbandonedClaims(this.pool);
-    this.blocked = await this.store.blockedStreams(this.pool);
+    await this.failures.load();
     this.position = position;
     this.mustRead = true;
     this.needsRepair = true;
@@ -345,13 +307,13 @@ export class SubscriptionRunner {
       // behind a parked one, or be held back with everything else. Read the log again from where
       // the checkpoint is, rather than handle it out of turn.
       const failing = batch[failure.index]!;
-      const holdAll = this.definition.parking === 'subscription' && this.blocked.size > 0;
-      if (this.position !== batch[failure.index - 1]!.metadata.eventNumber || holdAll || this.blocked.has(failing.metadata.streamId)) {
+      const holdAll = this.definition.parking === 'subscription' && this.failures.blocked.size > 0;
+      if (this.position !== batch[failure.index - 1]!.metadata.eventNumber || holdAll || this.failures.blocked.has(failing.metadata.streamId)) {
         this.mustRead = true;
         return;
       }
     }
-    const outcome = await this.handleFailure(batch[failure.index]!, failure.error, undefined, { kind: 'log' });
+    const outcome = await this.failures.handleFailure(batch[failure.index]!, failure.error, undefined, { kind: 'log' });
     const holdAll = this.definition.parking === 'subscription' && outcome === 'blocked';
     const rest = batch.slice(failure.index + 1);
     if (rest.length > 0 && !holdAll) await this.handleBatch(rest);
@@ -362,7 +324,7 @@ export class SubscriptionRunner {
       const deferred: RecordedEvent[] = [];
       for (let i = 0; i < batch.length; i++) {
         const event = batch[i]!;
-        if (this.blocked.has(event.metadata.streamId)) {
+        if (this.failures.blocked.has(event.metadata.streamId)) {
           deferred.push(event);
           continue;
         }
@@ -378,129 +340,8 @@ export class SubscriptionRunner {
     });
   }
 
-  /**
-   * Applies the error policy to a failed event until it is handled, skipped, or blocks its stream
-   * (scheduled for a later retry, or parked). `prior` is its parked row when it failed before.
-   */
-  private async handleFailure(event: RecordedEvent, error: unknown, prior: ParkedRow | undefined, origin: Origin): Promise<Outcome> {
-    let history: FailureHistory | undefined = prior?.first_failed_at ? { attempts: prior.attempts, firstFailedAt: prior.first_failed_at, context: prior.failure_context } : undefined;
-    let count = prior?.attempt_count ?? 0;
-    for (;;) {
-      const step = nextFailure(history, error, { type: event.type, createdAt: event.metadata.createdAt }, new Date(), count);
-      const { summary, context: failure } = step;
-      const now = failure.lastFailedAt;
-      let context = failure.context as Record<string, unknown>;
-      const action = await this.decide(error, event, failure);
-      this.hooks.attemptFailed({ subscription: this.name, event, error, failure, action });
-      await this.lease.recordError(`event ${event.metadata.eventNumber} (${event.type}): ${summary.message}`).catch(() => {});
-      if (action.action === 'retry' && action.context) context = action.context;
-      if (action.action === 'retry' && action.delayMs <= 0) {
-        const failed = await this.tryAgain(event, origin);
-        if (!failed) return 'handled';
-        error = failed.error;
-        history = { attempts: step.attempts, firstFailedAt: failure.firstFailedAt, context };
-        count = failure.attempt;
-        continue;
-      }
-      // A stop leaves an event from the log unhandled before the checkpoint (retried at the next
-      // start); an event that was already parked goes back to parked.
-      if (action.action === 'stop' && origin.kind === 'log') throw this.stopRequested(event, action.reason);
-      const status = action.action === 'retry' ? 'scheduled' : action.action === 'skip' ? 'skipped' : 'parked';
-      const reason = action.action === 'retry' ? null : (action.reason ?? null);
-      const print = step.fingerprint;
-      await this.inTransaction(async (transaction) => {
-        await this.store.recordFailure(transaction.tx, event, {
-          status,
-          retryAt: action.action === 'retry' ? new Date(Date.now() + action.delayMs) : null,
-          error: summary,
-          fingerprint: print,
-          attempts: step.attempts,
-          attemptCount: failure.attempt,
-          failureContext: context,
-          firstFailedAt: failure.firstFailedAt,
-          lastFailedAt: now,
-          reason,
-        });
-        await this.settle(transaction, event, origin, false);
-      });
-      if (action.action === 'stop') throw this.stopRequested(event, action.reason);
-      if (status === 'skipped') {
-        this.hooks.eventSkipped({ subscription: this.name, event, reason: reason ?? '', byOperator: false });
-        return 'skipped';
-      }
-      this.blocked.add(event.metadata.streamId);
-      if (status === 'parked') this.hooks.eventParked({ subscription: this.name, event, reason, fingerprint: print });
-      return 'blocked';
-    }
-  }
-
-  private stopRequested(event: RecordedEvent, reason: string): StopRequested {
-    return new StopRequested(`event ${event.metadata.eventNumber} (${event.type}): ${reason}`);
-  }
-
-  /** The policy's answer, validated: nonsense or a throw parks the event (see {@link askPolicy}). */
-  private decide(error: unknown, event: RecordedEvent, failure: FailureContext): Promise<ErrorAction> {
-    return askPolicy(this.policy, error, event, failure);
-  }
-
-  /** Retries and operator requests that are due, then the events waiting behind each resolved one. */
-  private async handleDueHeads(): Promise<void> {
-    for (const row of await this.store.dueHeads(this.pool)) {
-      if (!this.running) return;
-      const eventNumber = Number(row.event_number);
-      const event = await readEvent(this.pool, this.quotedSchema, eventNumber);
-      if (!event) throw new LogInconsistentError(`parked event ${eventNumber} of subscription '${this.name}' is missing from the log`);
-      let outcome: Outcome;
-      if (row.status === 'skip_requested') {
-        let skipped = false;
-        await this.inTransaction(async (transaction) => {
-          skipped = await this.store.markSkipped(transaction.tx, eventNumber);
-          await this.settle(transaction, event, { kind: 'parked', waiting: false }, false);
-        });
-        if (!skipped) continue;
-        this.hooks.eventSkipped({ subscription: this.name, event, reason: row.reason ?? '', byOperator: true });
-        outcome = 'skipped';
-      } else {
-        // The claim is what makes an operator's second request fail while this attempt runs.
-        if (!(await this.store.claim(this.pool, eventNumber, row.status, this.lease.owner))) continue;
-        outcome = await this.attemptParked(event, row, { kind: 'parked', waiting: false });
-      }
-      if (outcome !== 'blocked') await this.releaseStream(row.stream_id);
-    }
-  }
-
-  /** Finishes what an interruption left half done (see {@link needsRepair}). Only the lease holder runs this loop. */
-  private async repair(): Promise<void> {
-    await this.store.releaseAbandonedClaims(this.pool);
-    for (const streamId of await this.store.orphanedStreams(this.pool)) {
-      if (!this.running) return;
-      await this.releaseStream(streamId);
-    }
-    this.needsRepair = false;
-  }
-
-  /** Replays, in stream order, the events that waited behind a resolved failure. */
-  private async releaseStream(streamId: string): Promise<void> {
-    for (;;) {
-      const next = await this.store.nextWaiting(this.pool, streamId);
-      if (!next) {
-        this.blocked.delete(streamId);
-        return;
-      }
-      if (next.status !== 'waiting') return; // another failed event heads the stream
-      const event = await readEvent(this.pool, this.quotedSchema, Number(next.event_number));
-      if (!event) throw new LogInconsistentError(`waiting event ${next.event_number} of subscription '${this.name}' is missing from the log`);
-      if ((await this.attemptParked(event, undefined, { kind: 'parked', waiting: true })) === 'blocked') return;
-    }
-  }
-
-  private async attemptParked(event: RecordedEvent, prior: ParkedRow | undefined, origin: Origin): Promise<Outcome> {
-    const failed = await this.tryAgain(event, origin);
-    return failed ? this.handleFailure(event, failed.error, prior, origin) : 'handled';
-  }
-
   /** One more attempt; resolves to what the handler threw, or undefined when it was handled. */
-  private async tryAgain(event: RecordedEvent, origin: Origin): Promise<{ error: unknown } | undefined> {
+  async tryAgain(event: RecordedEvent, origin: Origin): Promise<{ error: unknown } | undefined> {
     try {
       await this.attempt(event, origin);
     } catch (error) {
@@ -532,7 +373,7 @@ export class SubscriptionRunner {
    * Records in `tx` that this subscription is done with `event`: from the log, the checkpoint moves
    * past it; from the parked table, the lease is verified and, when `handled`, its row resolves.
    */
-  private async settle(transaction: Transaction, event: RecordedEvent, origin: Origin, handled: boolean): Promise<void> {
+  async settle(transaction: Transaction, event: RecordedEvent, origin: Origin, handled: boolean): Promise<void> {
     if (origin.kind === 'log') {
       await this.checkpoint(transaction, event.metadata.eventNumber);
       return;
@@ -565,7 +406,7 @@ export class SubscriptionRunner {
    * is abandoned — its statement cancelled, its connection closed — since the handler may still
    * be using it.
    */
-  private async inTransaction(work: (tx: Transaction) => Promise<BatchFailure | undefined | void>): Promise<BatchFailure | undefined> {
+  async inTransaction(work: (tx: Transaction) => Promise<BatchFailure | undefined | void>): Promise<BatchFailure | undefined> {
     this.pendingPosition = undefined;
     this.seenInTransaction = [];
     let failure: BatchFailure | undefined;
