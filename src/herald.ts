@@ -12,136 +12,41 @@ import {
 } from './errors.js';
 import type { EventDefinition } from './events/define.js';
 import type { NewEvent, RecordedEvent } from './events/types.js';
-import type { ErrorAction, FailureContext } from './handlers/policy.js';
-import { Inbox, type InboxOptions } from './inbox/inbox.js';
+import { Inbox } from './inbox/inbox.js';
 import { ParkedEvents } from './parking/operator.js';
 import { appendToStream, prepareEvents, validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
-import { readOpenAppends, type OpenAppend } from './log/open-appends.js';
+import { readOpenAppends } from './log/open-appends.js';
 import { readHead, readLog, readStream } from './log/read.js';
-import { Sequencer, type SequencerOptions } from './log/sequencer.js';
+import { Sequencer } from './log/sequencer.js';
 import { Listener } from './runtime/listener.js';
-import { channelOf, decodeNotification, notify } from './runtime/notifications.js';
+import { channelOf, decodeNotification } from './runtime/notifications.js';
 import { Telemetry } from './runtime/telemetry.js';
 import { type Logger, silentLogger } from './runtime/logger.js';
-import { migrate, type MigrateResult } from './schema/migrate.js';
-import { migrations } from './schema/migrations.js';
+import { assertMigrated, migrate, type MigrateResult } from './schema/migrate.js';
 import type { SqlExecutor } from './sql/executor.js';
-import { quoteIdent, validateSqlName, validateSubscriptionName } from './sql/identifiers.js';
+import { quoteIdent, validateSqlName } from './sql/identifiers.js';
 import { ConsistencyWaiters } from './subscriptions/consistency.js';
-import type { StartFrom, SubscriptionDefinition, SubscriptionStatus } from './subscriptions/definition.js';
+import { checkSubscription, type StartFrom, type SubscriptionDefinition } from './subscriptions/definition.js';
 import { Lease } from './subscriptions/lease.js';
 import { SubscriptionControl } from './subscriptions/control.js';
 import { type RunnerHooks, SubscriptionRunner } from './subscriptions/runner.js';
 import { readSubscriptionStatus } from './subscriptions/status.js';
-import { Consumer, type ConsumerDefinition, type ConsumerStatus } from './consumers/consumer.js';
+import { Consumer, type ConsumerDefinition } from './consumers/consumer.js';
 import { ParkedMessages } from './consumers/operator.js';
-import type { ReceivedEvent } from './transports/cloudevents.js';
-import { type ConsumerDeliveryStatus, DeliveryJournal, type DeliveryOptions } from './deliveries/journal.js';
+import { DeliveryJournal } from './deliveries/journal.js';
 import { Relay, type RelayHandle } from './relay/relay.js';
-import type { RelayMessage } from './relay/page.js';
 import { type RelayOptions, relaySettings } from './relay/options.js';
-import type { SubscriptionHealth } from './subscriptions/definition.js';
-import type { Consumption, Transport } from './transports/transport.js';
-
-/** How to build a {@link Herald}. */
-export interface HeraldOptions {
-  /** A `pg` pool. Herald borrows connections per batch and keeps one for LISTEN while started. */
-  readonly pool: pg.Pool;
-  /**
-   * The bounded context: the PostgreSQL schema that holds its log and subscriptions.
-   * Lower-case letters, digits and `_`, at most 48 characters.
-   */
-  readonly context: string;
-  /** Event definitions whose schemas validate appended payloads of their type. */
-  readonly events?: readonly EventDefinition[];
-  /** Run this log's sequencer in this process when started. Default `true`. */
-  readonly sequencer?: boolean | SequencerOptions;
-  /** Subscription lease time to live (takeover bound after a crash). Default 15 000 ms. */
-  readonly leaseTtlMs?: number;
-  /** Subscriptions poll the log this often when no notification arrives. Default 500 ms. */
-  readonly pollMs?: number;
-  /** A pino-compatible logger. Default: silent. */
-  readonly logger?: Logger;
-  /** This process's identity in leases. Default `host:pid:random`. */
-  readonly processId?: string;
-  /** Retention of the inbox's handled message ids. */
-  readonly inbox?: InboxOptions;
-  /** How delivery to other contexts' consumers is judged (when events are flagged). */
-  readonly deliveries?: DeliveryOptions;
-}
-
-/**
- * What a Herald reports as it runs, for logs and metrics: `herald.on('eventParked', (e) => …)`.
- * Listeners run synchronously in the subscription's loop: keep them quick and do not throw.
- */
-export interface HeraldEvents {
-  /** A handler failed; `action` is what the error policy decided. */
-  attemptFailed: { subscription: string; event: RecordedEvent; error: unknown; failure: FailureContext; action: ErrorAction };
-  /** An event was parked for review; its stream waits behind it. */
-  eventParked: { subscription: string; event: RecordedEvent; reason: string | null; fingerprint: string };
-  /** An event was skipped, by the error policy or an operator. */
-  eventSkipped: { subscription: string; event: RecordedEvent; reason: string; byOperator: boolean };
-  /** A parked or scheduled event succeeded on retry. */
-  parkedRetried: { subscription: string; event: RecordedEvent };
-  /** A handler returned `ALREADY_SEEN`: the event counts as handled (reported once its batch committed). */
-  eventAlreadySeen: { subscription: string; event: RecordedEvent };
-  /** A subscription stopped because of a failure (policy `stop`, or `init()` failed). */
-  subscriptionStopped: { subscription: string; reason: string };
-  /** A consumer received an event it had already handled (a redelivery) and dropped it. */
-  duplicateDropped: { consumer: string; eventId: string; eventNumber: number };
-  /** A consumer parked a message: malformed, unknown type (when set to park), invalid payload, a handler failure, or a gap that did not close. */
-  messageParked: { consumer: string; key: string; reason: string };
-  /** A consumer's handler failed; `action` is what the error policy decided (stored before the broker ack). */
-  messageAttemptFailed: { consumer: string; event: ReceivedEvent; error: unknown; failure: FailureContext; action: ErrorAction };
-  /** A relay's broker refused a message for good; `action` is what `onRefused` decided (default: park). */
-  messageRefused: { relay: string; message: RelayMessage; error: unknown; failure: FailureContext; action: ErrorAction };
-  /** A consumer stopped in this process because its error policy said `stop`. */
-  consumerStopped: { consumer: string; reason: string };
-}
-
-/** The log's own figures and every subscription's, as {@link Herald.status} returns them. */
-export interface LogStatus {
-  readonly context: string;
-  /** Last sequenced event number. */
-  readonly head: number;
-  /** Committed events not sequenced yet (normally 0 or a few in flight). */
-  readonly unsequenced: number;
-  /**
-   * Sessions (any process) whose open transaction appended to this log, oldest first. Until they
-   * end, their events stay invisible and other appends to their streams wait: one listed for long,
-   * `idle in transaction`, is an application that forgot to commit.
-   */
-  readonly openAppends: readonly OpenAppend[];
-  readonly subscriptions: readonly SubscriptionStatus[];
-  /** Relays running in this process, with their health (unhealthy while the broker fails). */
-  readonly relays: readonly ({ readonly name: string; readonly active: boolean } & SubscriptionHealth)[];
-  /** Consumers of other contexts running in this process. */
-  readonly consumers: readonly ConsumerStatus[];
-  /** Per consumer of this context's events (known from acknowledgements or expected): handled, pending, flagged. */
-  readonly deliveries: readonly ConsumerDeliveryStatus[];
-}
+import { AcknowledgementCollection, type RelayDeliveries } from './deliveries/collection.js';
+import { buildRegistry, DEFAULT_CONSISTENCY_TIMEOUT_MS, type HeraldEvents, type HeraldOptions, type LogStatus, positive, validateStartFrom } from './herald/options.js';
+import { hintSequencers, runningSequencers, WriterWake } from './herald/sequencers.js';
+import { subscriptionHooks } from './herald/reporting.js';
 
 interface TransactionScope {
   appended: boolean;
   strong: { eventIds: string[]; timeoutMs: number }[];
 }
 
-const DEFAULT_CONSISTENCY_TIMEOUT_MS = 5000;
-
-/**
- * Sequencers running in this process, by context. Any Herald of a context hints all of them, so
- * an app that writes through one instance and runs subscriptions on another still wakes at once.
- */
-const runningSequencers = new Map<string, Set<Sequencer>>();
-
-function hintSequencers(context: string, committed = true): boolean {
-  const sequencers = runningSequencers.get(context);
-  for (const sequencer of sequencers ?? []) {
-    if (committed) sequencer.hint();
-    else sequencer.hintSoon();
-  }
-  return (sequencers?.size ?? 0) > 0;
-}
+export type { HeraldEvents, HeraldOptions, LogStatus } from './herald/options.js';
 
 /**
  * One bounded context's event log: append events inside your transactions, and run durable
@@ -194,12 +99,11 @@ export class Herald {
   readonly telemetry = new Telemetry();
   /** Operator controls of this log's subscriptions (restart a failed one), from any process. */
   readonly subscriptions: SubscriptionControl;
-  private readonly relays = new Map<string, { transport: Transport; collect: boolean; expected: readonly string[] }>();
+  private readonly relays = new Map<string, RelayDeliveries>();
   private readonly relayLoops = new Map<string, Relay>();
-  private readonly collections = new Map<Transport, Consumption | undefined>();
+  private readonly acknowledgements: AcknowledgementCollection;
   private readonly consumers = new Map<string, Consumer>();
-  private writerNotify: Promise<void> | undefined;
-  private writerNotifyAgain = false;
+  private readonly writerWake: WriterWake;
 
   constructor(options: HeraldOptions) {
     if (!options || typeof options.pool?.connect !== 'function') throw new ConfigError('createHerald: `pool` must be a pg Pool');
@@ -224,6 +128,8 @@ export class Herald {
     this.subscriptions = new SubscriptionControl(this.pool, this.schema, this.channel);
     this.inbox = new Inbox(this.pool, this.schema, this.logger, options.inbox);
     this.deliveries = new DeliveryJournal(this.pool, this.schema, this.context, this.logger, options.deliveries);
+    this.acknowledgements = new AcknowledgementCollection(this.deliveries, this.logger);
+    this.writerWake = new WriterWake(this.pool, this.channel, this.logger);
   }
 
   /** Listens to what this Herald reports (failures, parking, retries, stops). */
@@ -246,25 +152,7 @@ export class Herald {
   }
 
   private runnerHooks(): RunnerHooks {
-    return {
-      telemetry: this.telemetry,
-      progress: () => this.waiters.poke(),
-      attemptFailed: (info) => {
-        this.logger.warn(
-          { subscription: info.subscription, eventNumber: info.event.metadata.eventNumber, attempt: info.failure.attempt, action: info.action.action, err: info.error },
-          'herald: handler failed',
-        );
-        this.emit('attemptFailed', info);
-      },
-      eventParked: (info) => {
-        this.logger.error({ subscription: info.subscription, eventNumber: info.event.metadata.eventNumber, reason: info.reason }, 'herald: event parked');
-        this.emit('eventParked', info);
-      },
-      eventSkipped: (info) => this.emit('eventSkipped', info),
-      parkedRetried: (info) => this.emit('parkedRetried', info),
-      eventAlreadySeen: (info) => this.emit('eventAlreadySeen', info),
-      subscriptionStopped: (info) => this.emit('subscriptionStopped', info),
-    };
+    return subscriptionHooks((event, payload) => this.emit(event, payload), this.logger, this.telemetry, () => this.waiters.poke());
   }
 
   /** Creates or upgrades this context's schema (idempotent; safe from several processes at once). */
@@ -356,20 +244,7 @@ export class Herald {
 
   /** Registers a durable subscription on this log. Starts it at once if the log is started. */
   subscribe(definition: SubscriptionDefinition): this {
-    const name = validateSubscriptionName(definition?.name);
-    if (typeof definition.handle !== 'function') throw new ConfigError(`subscription '${name}': handle must be a function`);
-    validateStartFrom(name, definition.startFrom);
-    if (definition.consistency !== undefined && definition.consistency !== 'strong' && definition.consistency !== 'eventual') {
-      throw new ConfigError(`subscription '${name}': consistency must be 'eventual' or 'strong'`);
-    }
-    if (definition.parking !== undefined && definition.parking !== 'stream' && definition.parking !== 'subscription') {
-      throw new ConfigError(`subscription '${name}': parking must be 'stream' or 'subscription'`);
-    }
-    if (definition.onError !== undefined && typeof definition.onError !== 'function') {
-      throw new ConfigError(`subscription '${name}': onError must be a function`);
-    }
-    positive(`subscription '${name}': handlerTimeoutMs`, definition.handlerTimeoutMs, 1);
-    positive(`subscription '${name}': batchSize`, definition.batchSize, 1);
+    const name = checkSubscription(definition);
     if (this.runners.has(name) || this.relayLoops.has(name)) throw new DuplicateSubscriptionError(name);
     const lease = new Lease(this.pool, `${this.schema}.subscriptions`, name, this.processId, this.leaseTtlMs, this.channel);
     const runner = new SubscriptionRunner(
@@ -412,7 +287,7 @@ export class Herald {
     this.relays.set(settings.name, entry);
     if (this.started) {
       void this.startRelay(relay).catch((error) => this.logger.error({ err: error }, 'herald: relay start failed'));
-      void this.startRelayExtras(entry).catch((error) => this.logger.error({ err: error }, 'herald: relay start failed'));
+      void this.acknowledgements.add(entry).catch((error) => this.logger.error({ err: error }, 'herald: relay start failed'));
     }
     return relay;
   }
@@ -441,27 +316,6 @@ export class Herald {
     return consumer;
   }
 
-  private async startRelayExtras(entry: { transport: Transport; collect: boolean; expected: readonly string[] }): Promise<void> {
-    await this.deliveries.expect(entry.expected);
-    if (!entry.collect || this.collections.has(entry.transport)) return;
-    this.collections.set(entry.transport, undefined);
-    // Acknowledgements are not worth holding the relay back for: while the broker is
-    // unreachable, keep trying in the background.
-    void (async () => {
-      for (let backoff = 100; this.started && this.collections.has(entry.transport); backoff = Math.min(backoff * 2, 5000)) {
-        try {
-          const consumption = await this.deliveries.collect(entry.transport);
-          if (this.started && this.collections.has(entry.transport)) this.collections.set(entry.transport, consumption);
-          else await consumption.close();
-          return;
-        } catch (error) {
-          this.logger.warn({ err: error }, 'herald: cannot collect delivery acknowledgements yet, retrying');
-          await new Promise((resolve) => setTimeout(resolve, backoff));
-        }
-      }
-    })();
-  }
-
   /**
    * Starts the sequencer, the notification listener and every subscription. Resolves when each
    * subscription runs here or stands by for another process; rejects with
@@ -469,7 +323,7 @@ export class Herald {
    */
   async start(overrides: { startFrom?: Record<string, StartFrom> } = {}): Promise<void> {
     if (this.started) return;
-    await this.assertMigrated();
+    await assertMigrated(this.pool, this.context);
     this.started = true;
     this.listener = new Listener(
       this.pool,
@@ -487,7 +341,7 @@ export class Herald {
       runningSequencers.set(this.context, local.add(this.sequencer));
     }
     this.inbox.start();
-    for (const entry of this.relays.values()) await this.startRelayExtras(entry);
+    for (const entry of this.relays.values()) await this.acknowledgements.add(entry);
     for (const relay of this.relayLoops.values()) await this.startRelay(relay);
     for (const consumer of this.consumers.values()) await consumer.start();
     const results = await Promise.allSettled([...this.runners.values()].map((r) => this.startRunner(r, overrides.startFrom?.[r.name])));
@@ -500,14 +354,13 @@ export class Herald {
     if (!this.started) return;
     this.started = false;
     await Promise.all([...this.consumers.values()].map((c) => c.stop()));
-    await Promise.all([...this.collections.values()].map((c) => c?.close()));
-    this.collections.clear();
+    await this.acknowledgements.stop();
     await Promise.all([...this.runners.values(), ...this.relayLoops.values()].map((r) => r.stop()));
     if (this.sequencer) runningSequencers.get(this.context)?.delete(this.sequencer);
     await this.sequencer?.stop();
     await this.listener?.stop();
     await this.inbox.stop();
-    await this.writerNotify;
+    await this.writerWake.idle();
   }
 
   /** Head of the log, open appends, and every subscription's position, lag, state and lease holder (all processes). */
@@ -548,37 +401,9 @@ export class Herald {
   }
 
 
-  private async assertMigrated(): Promise<void> {
-    const latest = migrations[migrations.length - 1]!.version;
-    const { rows: found } = await this.pool.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [
-      `${this.schema}.schema_migrations`,
-    ]);
-    const { rows } = found[0]?.table
-      ? await this.pool.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${this.schema}.schema_migrations`)
-      : { rows: [] };
-    const version = rows[0]?.version ?? 0;
-    if (version < latest) {
-      throw new ConfigError(`context '${this.context}' is at schema version ${version}, needs ${latest}: call herald.migrate() first`);
-    }
-  }
-
   /** After a commit that appended: wake the local sequencer, or a remote one by notification. */
   private committed(): void {
-    if (hintSequencers(this.context)) return;
-    // Coalesce: at most one NOTIFY in flight, one more if commits happened meanwhile.
-    if (this.writerNotify) {
-      this.writerNotifyAgain = true;
-      return;
-    }
-    this.writerNotify = (async () => {
-      do {
-        this.writerNotifyAgain = false;
-        await notify(this.pool, this.channel, 'committed').catch((error) => {
-          this.logger.warn({ err: error }, 'herald: writer notification failed (the sequencer will poll)');
-        });
-      } while (this.writerNotifyAgain);
-      this.writerNotify = undefined;
-    })();
+    if (!hintSequencers(this.context)) this.writerWake.notify();
   }
 
   private onNotification(payload: string): void {
@@ -637,27 +462,3 @@ export function createHerald(options: HeraldOptions): Herald {
   return new Herald(options);
 }
 
-function buildRegistry(events: readonly EventDefinition[]): Map<string, EventDefinition> {
-  const registry = new Map<string, EventDefinition>();
-  for (const definition of events) {
-    if (registry.has(definition.type) && registry.get(definition.type) !== definition) {
-      throw new ConfigError(`two event definitions share the type '${definition.type}'`);
-    }
-    registry.set(definition.type, definition);
-  }
-  return registry;
-}
-
-function validateStartFrom(name: string, from: unknown): void {
-  if (from === undefined || from === 'origin' || from === 'current') return;
-  if (typeof from === 'number' && Number.isSafeInteger(from) && from >= 0) return;
-  throw new ConfigError(`subscription '${name}': startFrom must be 'origin', 'current' or a whole number ≥ 0, got ${JSON.stringify(from)}`);
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ConfigError(`${name} must be a positive number of milliseconds, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}

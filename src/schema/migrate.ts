@@ -1,3 +1,5 @@
+import { ConfigError } from '../errors.js';
+import { quoteIdent } from '../sql/identifiers.js';
 import { transaction } from '../sql/transaction.js';
 import type pg from 'pg';
 import { validateSqlName } from '../sql/identifiers.js';
@@ -37,4 +39,14 @@ export async function migrate(pool: pg.Pool, schema: string, list: readonly Migr
     }
     return { schema, applied, version: Math.max(0, ...done, ...applied) };
   });
+}
+
+/** Throws `ConfigError` unless the context's schema has every migration this version of Herald needs. */
+export async function assertMigrated(pool: pg.Pool, context: string, list: readonly Migration[] = builtIn): Promise<void> {
+  const latest = Math.max(...list.map((m) => m.version));
+  const schema = quoteIdent(context);
+  const { rows: found } = await pool.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [`${schema}.schema_migrations`]);
+  const { rows } = found[0]?.table ? await pool.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${schema}.schema_migrations`) : { rows: [] };
+  const version = rows[0]?.version ?? 0;
+  if (version < latest) throw new ConfigError(`context '${context}' is at schema version ${version}, needs ${latest}: call herald.migrate() first`);
 }

@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { ConfigError } from '../errors.js';
+import { validateSubscriptionName } from '../sql/identifiers.js';
 import type { EventMetadata, RecordedEvent } from '../events/types.js';
 import type { ErrorPolicy, RetryOptions } from '../handlers/policy.js';
 
@@ -107,4 +109,25 @@ export interface SubscriptionHealth {
   readonly since: Date | null;
   /** Consecutive failed turns of the loop. */
   readonly failures: number;
+}
+
+/** Checks a subscription definition; a bad one throws `ConfigError` naming the subscription and the field. Resolves to its name. */
+export function checkSubscription(definition: SubscriptionDefinition): string {
+  const name = validateSubscriptionName(definition?.name);
+  const fail = (message: string): never => {
+    throw new ConfigError(`subscription '${name}': ${message}`);
+  };
+  if (typeof definition.handle !== 'function') fail('handle must be a function');
+  const from = definition.startFrom;
+  if (!(from === undefined || from === 'origin' || from === 'current' || (typeof from === 'number' && Number.isSafeInteger(from) && from >= 0))) {
+    fail(`startFrom must be 'origin', 'current' or a whole number ≥ 0, got ${JSON.stringify(from)}`);
+  }
+  if (definition.consistency !== undefined && definition.consistency !== 'strong' && definition.consistency !== 'eventual') fail("consistency must be 'eventual' or 'strong'");
+  if (definition.parking !== undefined && definition.parking !== 'stream' && definition.parking !== 'subscription') fail("parking must be 'stream' or 'subscription'");
+  if (definition.onError !== undefined && typeof definition.onError !== 'function') fail('onError must be a function');
+  for (const field of ['handlerTimeoutMs', 'batchSize'] as const) {
+    const value = definition[field];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)) fail(`${field} must be a positive number, got ${JSON.stringify(value)}`);
+  }
+  return name;
 }
