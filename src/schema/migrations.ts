@@ -268,7 +268,7 @@ CREATE TABLE ${s}.delivery_consumers (
   },
   {
     version: 4,
-    name: 'durable consumer failures and operator requests',
+    name: 'durable consumer failures, operator requests, subscription restarts',
     sql: ({ schema: s }) => `
 -- Consumer messages fail the way subscription events do: an automatic retry is a stored row
 -- (scheduled, with its due time and attempt history), so attempt 3 after a restart is attempt 3;
@@ -286,6 +286,12 @@ DROP INDEX ${s}.consumer_messages_open_idx;
 CREATE INDEX consumer_messages_open_idx ON ${s}.consumer_messages (consumer, source, stream_id, stream_version)
   WHERE status NOT IN ('retried', 'skipped');
 CREATE INDEX consumer_messages_fingerprint_idx ON ${s}.consumer_messages (fingerprint) WHERE fingerprint IS NOT NULL;
+
+-- A subscription stopped by its policy may restart by itself (its restart option), with backoff:
+-- when it is due, any process that has it registered takes it again. Progress resets the count.
+ALTER TABLE ${s}.subscriptions
+  ADD COLUMN restarts   integer NOT NULL DEFAULT 0,
+  ADD COLUMN restart_at timestamptz;
 
 -- A parked event's history keeps its latest attempts; the count goes on past them.
 ALTER TABLE ${s}.parked_events ADD COLUMN attempt_count integer NOT NULL DEFAULT 0;

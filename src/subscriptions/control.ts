@@ -25,7 +25,7 @@ export class SubscriptionControl {
     const { rows } = await this.pool.query<{ state: string; restarted: boolean }>(
       `WITH seen AS (SELECT state FROM ${this.quotedSchema}.subscriptions WHERE name = $1 FOR UPDATE),
             restarted AS (
-              UPDATE ${this.quotedSchema}.subscriptions SET state = 'stopped', reason = 'restart requested by an operator', updated_at = now()
+              UPDATE ${this.quotedSchema}.subscriptions SET state = 'stopped', reason = 'restart requested by an operator', restarts = 0, restart_at = NULL, updated_at = now()
                WHERE name = $1 AND (SELECT state FROM seen) = 'failed' RETURNING 1)
        SELECT state, EXISTS (SELECT 1 FROM restarted) AS restarted FROM seen`,
       [name],

@@ -35,6 +35,17 @@ import type { ALREADY_SEEN } from '../handlers/failure.js';
 /** What `handle()` may return. */
 export type HandleResult = void | typeof ALREADY_SEEN;
 
+/**
+ * Restarts a subscription its error policy stopped, like a supervisor: after `delayMs` (default
+ * 1 000), doubling per restart since it last made progress, capped at `maxDelayMs` (default
+ * 60 000); after `maxRestarts` (default unlimited) it stays failed for an operator.
+ */
+export interface RestartPolicy {
+  readonly delayMs?: number;
+  readonly maxDelayMs?: number;
+  readonly maxRestarts?: number;
+}
+
 /** A durable, named subscription to a log: Commanded's event-handler contract. */
 export interface SubscriptionDefinition {
   /** Unique on the log and stable across releases: the checkpoint is stored under it. */
@@ -60,6 +71,12 @@ export interface SubscriptionDefinition {
   readonly parking?: 'stream' | 'subscription';
   /** A handler that has not settled after this long fails with `HandlerTimeoutError`. Default 30 000 ms. */
   readonly handlerTimeoutMs?: number;
+  /**
+   * When the error policy says `stop`, restart by itself with backoff (any process that has the
+   * subscription registered takes it when due). Without it, a stopped subscription stays failed
+   * until an operator calls `herald.subscriptions.restart(name)`.
+   */
+  readonly restart?: RestartPolicy;
   /** Runs once each time this process takes the subscription, before its first event. A throw keeps it from starting. */
   init?(): void | Promise<void>;
   /**
@@ -94,6 +111,13 @@ export interface SubscriptionStatus {
   readonly blockedStreams: number;
   /** The latest handler failure, if any. */
   readonly lastError: { readonly message: string; readonly at: Date } | null;
+  /**
+   * A failed subscription restarts by itself at this time (its `restart` option); `null` while
+   * failed means it waits for an operator's `herald.subscriptions.restart(name)`.
+   */
+  readonly restartAt: Date | null;
+  /** Restarts since it last made progress. */
+  readonly restarts: number;
 }
 
 /**
@@ -125,6 +149,13 @@ export function checkSubscription(definition: SubscriptionDefinition): string {
   if (definition.consistency !== undefined && definition.consistency !== 'strong' && definition.consistency !== 'eventual') fail("consistency must be 'eventual' or 'strong'");
   if (definition.parking !== undefined && definition.parking !== 'stream' && definition.parking !== 'subscription') fail("parking must be 'stream' or 'subscription'");
   if (definition.onError !== undefined && typeof definition.onError !== 'function') fail('onError must be a function');
+  if (definition.restart !== undefined) {
+    if (typeof definition.restart !== 'object' || definition.restart === null) fail('restart must be { delayMs?, maxDelayMs?, maxRestarts? }');
+    for (const [field, value] of Object.entries(definition.restart)) {
+      if (!['delayMs', 'maxDelayMs', 'maxRestarts'].includes(field)) fail(`restart.${field} is not an option (delayMs, maxDelayMs, maxRestarts)`);
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(`restart.${field} must be a number ≥ 0, got ${JSON.stringify(value)}`);
+    }
+  }
   for (const field of ['handlerTimeoutMs', 'batchSize'] as const) {
     const value = definition[field];
     if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)) fail(`${field} must be a positive number, got ${JSON.stringify(value)}`);

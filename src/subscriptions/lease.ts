@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { PAYLOADS } from '../runtime/notifications.js';
+import type { RestartPolicy } from './definition.js';
 
 /**
  * A subscription's lease: a row-level claim with an expiry, renewed by its holder. Unlike a
@@ -23,16 +24,16 @@ export class Lease {
   /**
    * Takes the lease if it is free, expired or already ours; resolves to the stored position, or
    * `undefined` when another process holds it. A failed subscription is only taken when `force`
-   * (an explicit start), so standby processes do not crash-loop on it.
+   * (an explicit start) or when its restart is due, so standby processes do not crash-loop on it.
    */
   async acquire(force: boolean): Promise<number | undefined> {
     const { rows } = await this.pool.query<{ position: string }>(
       `UPDATE ${this.table}
           SET lease_owner = $2, lease_expires_at = now() + $3 * interval '1 millisecond',
-              state = 'running', reason = NULL, updated_at = now()
+              state = 'running', reason = NULL, restart_at = NULL, updated_at = now()
         WHERE name = $1
           AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < now())
-          AND ($4 OR state <> 'failed')
+          AND ($4 OR state <> 'failed' OR restart_at <= now())
         RETURNING position`,
       [this.name, this.owner, this.ttlMs, force],
     );
@@ -49,15 +50,32 @@ export class Lease {
     return result.rowCount === 1;
   }
 
-  /** Gives the lease up, records why the subscription is no longer running here, and wakes standbys. */
-  async release(state: 'stopped' | 'failed', reason: string | null): Promise<void> {
+  /**
+   * Gives the lease up, records why the subscription is no longer running here, and wakes
+   * standbys. With `restart`, a failed subscription is due again after `delayMs` doubled per
+   * restart since its last progress (capped at `maxDelayMs`), unless `maxRestarts` were used up.
+   */
+  async release(state: 'stopped' | 'failed', reason: string | null, restart?: RestartPolicy): Promise<void> {
     await this.pool.query(
       `WITH released AS (
          UPDATE ${this.table}
-            SET lease_owner = NULL, lease_expires_at = NULL, state = $3, reason = $4, updated_at = now()
+            SET lease_owner = NULL, lease_expires_at = NULL, state = $3, reason = $4, updated_at = now(),
+                restart_at = CASE WHEN $7::float8 IS NOT NULL AND restarts < $9
+                                  THEN now() + least($8::float8, $7::float8 * 2 ^ restarts) * interval '1 millisecond' END,
+                restarts = restarts + CASE WHEN $7::float8 IS NOT NULL AND restarts < $9 THEN 1 ELSE 0 END
           WHERE name = $1 AND lease_owner = $2 RETURNING 1)
        SELECT pg_notify($5, $6) FROM released`,
-      [this.name, this.owner, state, reason, this.channel, PAYLOADS.released],
+      [
+        this.name,
+        this.owner,
+        state,
+        reason,
+        this.channel,
+        PAYLOADS.released,
+        restart ? (restart.delayMs ?? 1000) : null,
+        restart?.maxDelayMs ?? 60_000,
+        restart?.maxRestarts ?? 2_147_483_647,
+      ],
     );
   }
 
@@ -72,7 +90,7 @@ export class Lease {
       text: `WITH side_effects AS (
                SELECT CASE WHEN NOT $5::boolean THEN set_config('synchronous_commit', 'off', true) END AS commit_mode,
                       CASE WHEN $6::text IS NOT NULL THEN pg_notify($6, $7) END AS notified)
-             UPDATE ${this.table} SET position = $4, updated_at = now()
+             UPDATE ${this.table} SET position = $4, updated_at = now(), restarts = 0
               WHERE name = $1 AND lease_owner = $2 AND position = $3 AND $4 > $3 AND EXISTS (SELECT 1 FROM side_effects)`,
       values: [this.name, this.owner, from, to, options.durable, options.notify ?? null, PAYLOADS.progressed],
     });

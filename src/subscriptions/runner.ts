@@ -9,7 +9,7 @@ import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
 import { Watchdog } from '../runtime/watchdog.js';
 import { transaction, type Transaction } from '../sql/transaction.js';
-import type { SubscriptionDefinition, SubscriptionHealth } from './definition.js';
+import type { RestartPolicy, SubscriptionDefinition, SubscriptionHealth } from './definition.js';
 import type { Lease } from './lease.js';
 import { BatchFailure, type FailureHost, HandlerThrew, type Origin, StopRequested, SubscriptionFailures } from './failures.js';
 import { LeaseHolding } from './holding.js';
@@ -167,7 +167,8 @@ export class SubscriptionRunner implements FailureHost {
         this.recovered();
       } catch (error) {
         if (error instanceof StopRequested) {
-          await this.fail(error.message);
+          // With a restart policy the loop goes on: the lease is taken again once the restart is due.
+          if (await this.fail(error.message, this.definition.restart)) continue;
           return;
         }
         if (error instanceof LeaseLostError || this.holding.lost) {
@@ -267,13 +268,16 @@ export class SubscriptionRunner implements FailureHost {
     }
   }
 
-  private async fail(reason: string): Promise<void> {
-    this.logger.error({ subscription: this.name, reason }, 'herald: subscription stopped');
+  /** Marks the subscription failed; resolves `true` when its restart policy keeps this loop going. */
+  private async fail(reason: string, restart?: RestartPolicy): Promise<boolean> {
+    this.logger.error({ subscription: this.name, reason, restart: restart !== undefined }, 'herald: subscription stopped');
     this.dropLease();
     this.phase = 'failed';
-    this.running = false;
-    await this.lease.release('failed', reason).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
+    await this.lease.release('failed', reason, restart).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
     this.hooks.subscriptionStopped({ subscription: this.name, reason });
+    if (restart && this.running) return true;
+    this.running = false;
+    return false;
   }
 
   /**

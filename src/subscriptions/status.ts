@@ -18,6 +18,8 @@ interface SubscriptionRow {
   updated_at: Date;
   last_error: string | null;
   last_error_at: Date | null;
+  restarts: number;
+  restart_at: Date | null;
   parked: string;
   blocked_streams: string;
   now: Date;
@@ -27,7 +29,7 @@ interface SubscriptionRow {
 export async function readSubscriptionStatus(executor: SqlExecutor, quotedSchema: string, head: number): Promise<SubscriptionStatus[]> {
   const { rows } = await executor.query<SubscriptionRow>(
     `SELECT s.name, s.position, s.consistency, s.state, s.reason, s.lease_owner, s.lease_expires_at, s.updated_at,
-            s.last_error, s.last_error_at, now() AS now,
+            s.last_error, s.last_error_at, s.restarts, s.restart_at, now() AS now,
             count(p.event_number) FILTER (WHERE p.status NOT IN ('waiting', 'retried', 'skipped')) AS parked,
             count(DISTINCT p.stream_id) AS blocked_streams
        FROM ${quotedSchema}.subscriptions s
@@ -49,6 +51,8 @@ export async function readSubscriptionStatus(executor: SqlExecutor, quotedSchema
       parked: Number(row.parked),
       blockedStreams: Number(row.blocked_streams),
       lastError: row.last_error && row.last_error_at ? { message: row.last_error, at: row.last_error_at } : null,
+      restartAt: row.state === 'failed' ? row.restart_at : null,
+      restarts: row.restarts,
     };
   });
 }

@@ -286,6 +286,58 @@ describe('subscriptions', () => {
     await reader.stop();
   });
 
+  it('a restart policy restarts a stopped subscription with backoff, like a supervisor; status says so', async () => {
+    const writer = make();
+    await appendN(writer, 2, 'supervised');
+    let failuresLeft = 2;
+    const reader = make();
+    reader.subscribe({
+      name: 'supervised',
+      onError: () => stop('dependency down'),
+      restart: { delayMs: 150, maxDelayMs: 1000 },
+      handle(_e, meta) {
+        if (meta.streamId === 'supervised' && meta.streamVersion === 2 && failuresLeft-- > 0) throw new Error('dependency down');
+      },
+    });
+    await reader.start();
+    const failed = await waitFor(async () => {
+      const st = await statusOf(reader, 'supervised');
+      return st?.state === 'failed' && st.restartAt ? st : undefined;
+    }, { message: 'failed, with a restart scheduled' });
+    assert.equal(failed.restarts, 1);
+    assert.match(failed.reason ?? '', /dependency down/);
+    const head = (await reader.status()).head;
+    const recovered = await waitFor(async () => {
+      const st = await statusOf(reader, 'supervised');
+      return st?.position === head ? st : undefined;
+    }, { message: 'restarted twice, then through' });
+    assert.equal(recovered.state, 'running');
+    assert.equal(recovered.restarts, 0, 'progress resets the count');
+    assert.equal(recovered.restartAt, null);
+    await reader.stop();
+  });
+
+  it('after maxRestarts a stopped subscription stays failed for an operator', async () => {
+    const writer = make();
+    await appendN(writer, 1, 'gives-up');
+    const reader = make();
+    reader.subscribe({
+      name: 'gives-up',
+      onError: () => stop('always down'),
+      restart: { delayMs: 50, maxRestarts: 1 },
+      handle(_e, meta) {
+        if (meta.streamId === 'gives-up') throw new Error('always down');
+      },
+    });
+    await reader.start();
+    const st = await waitFor(async () => {
+      const s = await statusOf(reader, 'gives-up');
+      return s?.state === 'failed' && s.restarts === 1 && s.restartAt === null ? s : undefined;
+    }, { message: 'failed for good after one restart' });
+    assert.match(st.reason ?? '', /always down/);
+    await reader.stop();
+  });
+
   it('graceful stop finishes the batch in hand and hands the lease to a standby at once', async () => {
     const writer = make();
     const name = 'handover';
