@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, MalformedMessageError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Consumption, Delivery, Transport } from '../transports/transport.js';
 import { type Acknowledgement, decodeAcknowledgement } from './acknowledgement.js';
@@ -157,7 +157,7 @@ export class DeliveryJournal {
     let ack: Acknowledgement;
     try {
       ack = decodeAcknowledgement(delivery.body);
-      if (ack.source !== this.context) throw new Error(`acknowledgement for context '${ack.source}' arrived at '${this.context}'`);
+      if (ack.source !== this.context) throw new MalformedMessageError(`acknowledgement for context '${ack.source}' arrived at '${this.context}'`);
     } catch (error) {
       // Acknowledgements are Herald's own traffic: a bad one is a bug or a misrouting, logged loudly.
       this.logger.error({ err: error, brokerId: delivery.brokerId }, 'herald: malformed delivery acknowledgement dropped');
