@@ -14,9 +14,6 @@ import { BLOCKING_STATUSES } from './streams.js';
  */
 export type ConsumerMessageStatus = 'held' | 'scheduled' | 'parked' | 'retry_requested' | 'skip_requested' | 'retried' | 'skipped';
 
-/** Statuses of rows a process running the consumer has work to do for. */
-export const DUE_STATUSES = ['scheduled', 'retry_requested', 'skip_requested'] as const;
-
 /** A stored message, as the consumer reads it back. */
 export interface StoredMessage {
   readonly key: string;

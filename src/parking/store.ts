@@ -15,9 +15,6 @@ import type { SqlExecutor } from '../sql/executor.js';
  */
 export type ParkedStatus = 'waiting' | 'scheduled' | 'parked' | 'retry_requested' | 'skip_requested' | 'retrying' | 'retried' | 'skipped';
 
-/** Statuses of a failed event that still blocks its stream. */
-export const OPEN_HEAD_STATUSES: readonly ParkedStatus[] = ['scheduled', 'parked', 'retry_requested', 'skip_requested', 'retrying'];
-
 export type { AttemptRecord } from '../handlers/failure.js';
 
 /** What is stored about a failure when an event is scheduled, parked or skipped. */

@@ -20,7 +20,6 @@ export interface TelemetrySpans {
 }
 
 export type SpanName = keyof TelemetrySpans;
-export type TelemetryEventName = `${SpanName}:${'start' | 'stop' | 'exception'}`;
 
 /** What a listener receives. `durationMs` is set on `stop` and `exception`. */
 export interface TelemetryEvent<N extends SpanName = SpanName> {
