@@ -1,6 +1,7 @@
 /**
- * The consuming side on its own: messages published straight to RabbitMQ, in the order a test
- * chooses, to check stream order, holding, gap parking, policies and the operator API.
+ * The consuming side on its own, on the in-memory broker (test/helpers/memory-transport.ts):
+ * messages in the order a test chooses, to check stream order, holding, gap parking, policies and
+ * the operator API without a broker (real brokers: across-services.test.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
@@ -8,10 +9,9 @@ import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { createHerald, defineEvent, park, retry, type ConsumerDefinition } from '../../src/index.js';
 import { encodeCloudEvent } from '../../src/transports/cloudevents.js';
-import { rabbitmq } from '../../src/transports/rabbitmq.js';
 import type { Transport } from '../../src/transports/transport.js';
 import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
-import { requireBroker } from '../helpers/brokers.js';
+import { MemoryBroker, MemoryTransport } from '../helpers/memory-transport.js';
 
 const Noted = defineEvent('Noted', z.object({ text: z.string() }));
 
@@ -24,16 +24,16 @@ interface Setup {
   start(overrides: Partial<ConsumerDefinition<readonly [typeof Noted]>>): Promise<ReturnType<ReturnType<typeof createHerald>['consume']>>;
 }
 
-async function setup(t: TestContext): Promise<Setup | undefined> {
-  if (!(await requireBroker('rabbitmq', t))) return undefined;
+async function setup(t: TestContext): Promise<Setup> {
   const pool = createPool(10);
   const context = uniqueContext('cns');
   const source = uniqueContext('src');
   const herald = createHerald({ pool, context });
   await herald.migrate();
   await pool.query(`CREATE TABLE "${context}".notes (seq bigserial, stream_id text, version int, text text)`);
-  const transport = rabbitmq({});
-  const publisher = rabbitmq({});
+  const broker = new MemoryBroker();
+  const transport = new MemoryTransport(broker);
+  const publisher = new MemoryTransport(broker);
   let number = 0;
   t.after(async () => {
     await herald.stop();
@@ -86,7 +86,6 @@ async function setup(t: TestContext): Promise<Setup | undefined> {
 
 test('consumer: a stream arriving out of order is held and handled in version order; other streams flow', async (t) => {
   const s = await setup(t);
-  if (!s) return;
   await s.start({});
   await s.send('a', 2);
   await s.send('b', 1);
@@ -109,7 +108,6 @@ test('consumer: a stream arriving out of order is held and handled in version or
 
 test('consumer: a gap that does not close is parked after reorderWaitMs; retry accepts the gap, later versions follow', async (t) => {
   const s = await setup(t);
-  if (!s) return;
   const consumer = await s.start({ reorderWaitMs: 300 });
   await s.send('g', 1);
   await s.send('g', 3);
@@ -145,7 +143,6 @@ test('consumer: a gap that does not close is parked after reorderWaitMs; retry a
 
 test('consumer: handler failures follow the policy (retries, then park); operator retry and skip', async (t) => {
   const s = await setup(t);
-  if (!s) return;
   let attempts = 0;
   const consumer = await s.start({
     onError: (_error, _event, failure) => {
@@ -179,7 +176,6 @@ test('consumer: handler failures follow the policy (retries, then park); operato
 
 test('consumer: unknown types (when set to park) and invalid payloads are parked with the reason, and hold back only their stream', async (t) => {
   const s = await setup(t);
-  if (!s) return;
   await s.start({ unknownTypes: 'park' });
   await s.send('u', 1, { text: 'x' }, 'Unheard');
   await s.send('v', 1, { text: 42 });
@@ -193,7 +189,6 @@ test('consumer: unknown types (when set to park) and invalid payloads are parked
 
 test("consumer: startFrom 'arrival' starts a stream it never saw at the first version that arrives", async (t) => {
   const s = await setup(t);
-  if (!s) return;
   await s.start({ startFrom: 'arrival' });
   await s.send('late', 7);
   await s.send('late', 8);
@@ -208,7 +203,6 @@ test("consumer: startFrom 'arrival' starts a stream it never saw at the first ve
 
 test('consumer: a handler that times out changes nothing, even what it does after the timeout', async (t) => {
   const s = await setup(t);
-  if (!s) return;
   const pool = createPool(2);
   const probe = uniqueContext('probe');
   await pool.query(`CREATE TABLE ${probe} (stream_id text, version int)`);
