@@ -10,7 +10,7 @@ import type { Telemetry } from '../runtime/telemetry.js';
 import type { Lease } from '../subscriptions/lease.js';
 import type { SubscriptionHealth } from '../subscriptions/definition.js';
 import type { RelaySettings } from './options.js';
-import { readMessages, type RelayMessage } from './page.js';
+import { readMessages, type RelayMessage, type RelayPage } from './page.js';
 import { asParkable, isRefusal } from './refusals.js';
 import { LeaseHolding } from '../subscriptions/holding.js';
 
@@ -67,6 +67,8 @@ export class Relay implements RelayHandle {
   private failed = new Set<string>();
   /** A page being published one message at a time to find what the broker refused; later pages wait for it. */
   private sifting: Promise<void> | undefined;
+  /** The next page, read while the current one is published (catch-up). */
+  private readAhead: { after: number; page: Promise<RelayPage> } | undefined;
   /** A page failed (not a refusal): hand nothing more over until the pages in flight are dropped. */
   private halted = false;
   /** An operator's request may be waiting: look for due work even if no stream is known to have failed. */
@@ -189,7 +191,7 @@ export class Relay implements RelayHandle {
     if (this.readPosition < this.position) this.readPosition = this.position;
     if (this.mustRead || this.readPosition < this.knownHead) {
       this.mustRead = false;
-      const page = await readMessages(this.pool, this.schema, this.context, this.readPosition, this.settings.pageSize);
+      const page = await this.nextPage(this.readPosition);
       // A page that failed while this one was read: publishing more would only publish it twice.
       if (this.halted && this.pages.length > 0) return this.checkpointPages();
       if (page.items.length > 0) {
@@ -203,6 +205,19 @@ export class Relay implements RelayHandle {
     let wait = this.timing.pollMs;
     if (this.failed.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
     if (!(await this.wakeup.wait(wait))) this.mustRead = true;
+  }
+
+  /** The page after `after`; a full page starts reading the one after it, so reads overlap publishing. */
+  private async nextPage(after: number): Promise<RelayPage> {
+    const ahead = this.readAhead;
+    this.readAhead = undefined;
+    const page = ahead && ahead.after === after ? await ahead.page : await readMessages(this.pool, this.schema, this.context, after, this.settings.pageSize);
+    if (page.items.length === this.settings.pageSize) {
+      const next = readMessages(this.pool, this.schema, this.context, page.last, this.settings.pageSize);
+      next.catch(() => {}); // a failed read-ahead is read again normally
+      this.readAhead = { after: page.last, page: next };
+    }
+    return page;
   }
 
   /** Hands a page to the broker; messages of a blocked stream are stored as waiting behind its failed one instead. */
@@ -375,6 +390,7 @@ export class Relay implements RelayHandle {
     const pages = this.pages;
     this.pages = [];
     this.readPosition = this.position;
+    this.readAhead = undefined;
     await Promise.allSettled(pages.map((p) => p.done));
     this.halted = false;
   }
@@ -408,6 +424,7 @@ export class Relay implements RelayHandle {
 
   private dropLease(): void {
     this.holding.drop();
+    this.readAhead = undefined;
     if (this.phase === 'running') this.phase = 'standby';
   }
 
