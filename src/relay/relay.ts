@@ -1,10 +1,9 @@
 import type pg from 'pg';
-import { describe, LeaseLostError, TransportError } from '../errors.js';
+import { LeaseLostError, TransportError } from '../errors.js';
 import { askPolicy, nextFailure } from '../handlers/failure.js';
 import type { ErrorAction, FailureContext } from '../handlers/policy.js';
 import { ParkingStore, type ParkedRow } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
-import { Wakeup } from '../runtime/wakeup.js';
 import { Watchdog } from '../runtime/watchdog.js';
 import type { Telemetry } from '../runtime/telemetry.js';
 import type { Lease } from '../subscriptions/lease.js';
@@ -13,6 +12,7 @@ import type { RelaySettings } from './options.js';
 import { readMessages, type RelayMessage, type RelayPage } from './page.js';
 import { asParkable, isRefusal } from './refusals.js';
 import { LeaseHolding } from '../subscriptions/holding.js';
+import { LogLoop } from '../subscriptions/loop.js';
 
 /** What a relay tells the outside world. */
 export interface RelayHooks {
@@ -53,15 +53,10 @@ class StopRequested extends Error {}
  * (default: parked); later events of its stream wait behind it, unless `parking: 'message'`.
  * Operators' retries and skips of parked messages are carried out here, in the lease holder.
  */
-export class Relay implements RelayHandle {
-  readonly wakeup = new Wakeup();
+export class Relay extends LogLoop implements RelayHandle {
   phase: 'idle' | 'standby' | 'running' | 'stopped' | 'failed' = 'idle';
-  private running = false;
-  private loop: Promise<void> | undefined;
   private position = 0;
   private readPosition = 0;
-  private knownHead = 0;
-  private mustRead = true;
   private pages: Page[] = [];
   /** Streams with a failed message still open (parked, scheduled, or with a request pending). */
   private failed = new Set<string>();
@@ -74,8 +69,6 @@ export class Relay implements RelayHandle {
   /** An operator's request may be waiting: look for due work even if no stream is known to have failed. */
   private dueCheck = true;
   private needsRepair = true;
-  private readonly stopSignal = new Wakeup();
-  private healthState: SubscriptionHealth = { healthy: true, lastError: null, since: null, failures: 0 };
   private readonly store: ParkingStore;
   private readonly holding: LeaseHolding;
   private readonly confirms: Watchdog;
@@ -90,6 +83,7 @@ export class Relay implements RelayHandle {
     private readonly logger: Logger,
     private readonly hooks: RelayHooks,
   ) {
+    super();
     this.holding = new LeaseHolding(lease, logger);
     this.store = new ParkingStore(schema, settings.name);
     this.confirms = new Watchdog(settings.confirmTimeoutMs);
@@ -103,11 +97,6 @@ export class Relay implements RelayHandle {
     return this.phase === 'running';
   }
 
-  /** Healthy while publishing works; unhealthy (with the broker's error) while it retries with backoff. */
-  health(): SubscriptionHealth {
-    return this.healthState;
-  }
-
   /** Starts the loop; resolves once this process either runs the relay or stands by. */
   start(): Promise<void> {
     if (this.running) return Promise.resolve();
@@ -117,30 +106,10 @@ export class Relay implements RelayHandle {
     });
   }
 
-  /** Waits for the pages in flight (so the next holder does not publish them again), then releases the lease. */
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wakeup.notify();
-    this.stopSignal.notify();
-    await this.loop;
-  }
-
-  logAdvanced(head: number): void {
-    if (head <= this.knownHead) return;
-    this.knownHead = head;
-    this.wakeup.notify();
-  }
-
-  recheck(): void {
-    this.mustRead = true;
-    this.wakeup.notify();
-  }
-
   /** An operator asked for something (or another process released the lease): look now. */
-  nudge(): void {
+  override nudge(): void {
     this.dueCheck = true;
-    this.wakeup.notify();
-    this.stopSignal.notify();
+    super.nudge();
   }
 
   private async run(started: () => void): Promise<void> {
@@ -171,6 +140,7 @@ export class Relay implements RelayHandle {
         }
         this.needsRepair = true;
         this.unhealthy(error);
+        this.logger.warn({ err: error, relay: this.name }, 'herald: relay cannot publish, retrying');
         started();
         await this.stopSignal.wait(backoff);
         backoff = Math.min(backoff * 2, 5000);
@@ -437,17 +407,4 @@ export class Relay implements RelayHandle {
     this.hooks.stopped({ relay: this.name, reason });
   }
 
-  private unhealthy(error: unknown): void {
-    this.healthState = {
-      healthy: false,
-      lastError: describe(error),
-      since: this.healthState.healthy ? new Date() : this.healthState.since,
-      failures: this.healthState.failures + 1,
-    };
-    this.logger.warn({ err: error, relay: this.name }, 'herald: relay cannot publish, retrying');
-  }
-
-  private recovered(): void {
-    if (!this.healthState.healthy) this.healthState = { ...this.healthState, healthy: true, since: new Date(), failures: 0 };
-  }
 }

@@ -6,16 +6,16 @@ import { defaultErrorPolicy, type ErrorPolicy } from '../handlers/policy.js';
 import { readLog } from '../log/read.js';
 import { ParkingStore } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
-import { Wakeup } from '../runtime/wakeup.js';
 import { Watchdog } from '../runtime/watchdog.js';
 import { transaction, type Transaction } from '../sql/transaction.js';
-import type { RestartPolicy, SubscriptionDefinition, SubscriptionHealth } from './definition.js';
+import type { RestartPolicy, SubscriptionDefinition } from './definition.js';
 import type { Lease } from './lease.js';
 import { BatchFailure, type FailureHost, HandlerThrew, type Origin, StopRequested, SubscriptionFailures } from './failures.js';
 import { LeaseHolding } from './holding.js';
 
 export type { RunnerHooks, RunnerTiming } from './hooks.js';
 import type { RunnerHooks, RunnerTiming } from './hooks.js';
+import { LogLoop } from './loop.js';
 
 /** Where a runner is, as seen from this process. */
 export type RunnerPhase = 'idle' | 'standby' | 'running' | 'stopped' | 'failed';
@@ -31,12 +31,9 @@ export type RunnerPhase = 'idle' | 'standby' | 'running' | 'stopped' | 'failed';
  * later events of that stream are stored as "waiting" behind it and replayed in order once it is
  * retried or skipped.
  */
-export class SubscriptionRunner implements FailureHost {
-  readonly wakeup = new Wakeup();
+export class SubscriptionRunner extends LogLoop implements FailureHost {
   phase: RunnerPhase = 'idle';
   private position = 0;
-  running = false;
-  private loop: Promise<void> | undefined;
   private readonly failures: SubscriptionFailures;
   /** Checkpoint written in the open transaction; becomes `position` when it commits. */
   private pendingPosition: number | undefined;
@@ -46,17 +43,11 @@ export class SubscriptionRunner implements FailureHost {
   private readonly watchdog: Watchdog;
   /** Events whose handler said ALREADY_SEEN in the open transaction; reported once it commits. */
   private seenInTransaction: RecordedEvent[] = [];
-  /** The highest log head announced so far; no need to read while the checkpoint is there. */
-  private knownHead = 0;
-  /** Read even if no announcement came: after a takeover, a reconnect, a poll timeout or a full page. */
-  private mustRead = true;
   /**
    * After a takeover or an error, work may have been left half done: a claimed attempt that never
    * finished, or events waiting behind a failure that was resolved just before the interruption.
    */
   private needsRepair = false;
-  private readonly stopSignal = new Wakeup();
-  private healthState: SubscriptionHealth = { healthy: true, lastError: null, since: null, failures: 0 };
   private readonly batchSize: number;
   private readonly policy: ErrorPolicy;
   private readonly timeoutMs: number;
@@ -73,6 +64,7 @@ export class SubscriptionRunner implements FailureHost {
     private readonly hooks: RunnerHooks,
     private readonly progressChannel: string | undefined,
   ) {
+    super();
     this.batchSize = definition.batchSize ?? 100;
     this.policy = definition.onError ?? defaultErrorPolicy(definition.retry);
     this.timeoutMs = definition.handlerTimeoutMs ?? 30_000;
@@ -85,11 +77,6 @@ export class SubscriptionRunner implements FailureHost {
   /** The context (schema) name, for telemetry. */
   private get context(): string {
     return this.quotedSchema.slice(1, -1);
-  }
-
-  /** Whether this process's loop gets its work done (see {@link SubscriptionHealth}). */
-  health(): SubscriptionHealth {
-    return this.healthState;
   }
 
   /** Whether this process holds the lease and runs the subscription. */
@@ -108,33 +95,6 @@ export class SubscriptionRunner implements FailureHost {
     return new Promise<void>((resolve, reject) => {
       this.loop = this.run({ resolve, reject });
     });
-  }
-
-  /** Finishes the batch in hand, then releases the lease. */
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wakeup.notify();
-    this.stopSignal.notify();
-    await this.loop;
-  }
-
-  /** The sequencer announced a new head. */
-  logAdvanced(head: number): void {
-    if (head <= this.knownHead) return;
-    this.knownHead = head;
-    this.wakeup.notify();
-  }
-
-  /** Announcements may have been missed: read once. */
-  recheck(): void {
-    this.mustRead = true;
-    this.wakeup.notify();
-  }
-
-  /** Another process released the lease, or an operator asked for something: look now. */
-  nudge(): void {
-    this.wakeup.notify();
-    this.stopSignal.notify();
   }
 
   private async run(started: { resolve(): void; reject(error: Error): void }): Promise<void> {
@@ -178,13 +138,7 @@ export class SubscriptionRunner implements FailureHost {
         }
         // The database went away or a query failed: wait and try again; the checkpoint did not move.
         this.needsRepair = true;
-        const failures = this.healthState.failures + 1;
-        this.healthState = {
-          healthy: false,
-          lastError: error instanceof Error ? error.message : String(error),
-          since: this.healthState.healthy ? new Date() : this.healthState.since,
-          failures,
-        };
+        this.unhealthy(error);
         this.logger.warn({ err: error, subscription: this.name }, 'herald: subscription error, retrying');
         settle();
         await this.stopSignal.wait(backoff);
@@ -398,10 +352,6 @@ export class SubscriptionRunner implements FailureHost {
       (await this.lease.checkpoint(transaction.client, this.position, to, { durable: transaction.open, notify: this.progressChannel }));
     if (!moved) throw this.holding.loseIt();
     this.pendingPosition = to;
-  }
-
-  private recovered(): void {
-    if (!this.healthState.healthy) this.healthState = { ...this.healthState, healthy: true, since: new Date(), failures: 0 };
   }
 
   /**
