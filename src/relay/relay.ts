@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { LeaseLostError, TransportError } from '../errors.js';
+import { TransportError } from '../errors.js';
 import { askPolicy, nextFailure } from '../handlers/failure.js';
 import type { ErrorAction, FailureContext } from '../handlers/policy.js';
 import { ParkingStore, type ParkedRow } from '../parking/store.js';
@@ -12,7 +12,7 @@ import type { RelaySettings } from './options.js';
 import { readMessages, type RelayMessage, type RelayPage } from './page.js';
 import { asParkable, isRefusal } from './refusals.js';
 import { LeaseHolding } from '../subscriptions/holding.js';
-import { LogLoop } from '../subscriptions/loop.js';
+import { type FailureVerdict, LogLoop } from '../subscriptions/loop.js';
 
 /** What a relay tells the outside world. */
 export interface RelayHooks {
@@ -54,12 +54,11 @@ class StopRequested extends Error {}
  * Operators' retries and skips of parked messages are carried out here, in the lease holder.
  */
 export class Relay extends LogLoop implements RelayHandle {
-  phase: 'idle' | 'standby' | 'running' | 'stopped' | 'failed' = 'idle';
   private position = 0;
   private readPosition = 0;
   private pages: Page[] = [];
   /** Streams with a failed message still open (parked, scheduled, or with a request pending). */
-  private failed = new Set<string>();
+  private failedStreams = new Set<string>();
   /** A page being published one message at a time to find what the broker refused; later pages wait for it. */
   private sifting: Promise<void> | undefined;
   /** The next page, read while the current one is published (catch-up). */
@@ -68,9 +67,10 @@ export class Relay extends LogLoop implements RelayHandle {
   private halted = false;
   /** An operator's request may be waiting: look for due work even if no stream is known to have failed. */
   private dueCheck = true;
-  private needsRepair = true;
   private readonly store: ParkingStore;
-  private readonly holding: LeaseHolding;
+  protected readonly holding: LeaseHolding;
+  protected readonly kind = 'relay';
+  protected readonly leaseTtlMs: number;
   private readonly confirms: Watchdog;
 
   constructor(
@@ -80,10 +80,12 @@ export class Relay extends LogLoop implements RelayHandle {
     readonly settings: RelaySettings,
     private readonly lease: Lease,
     private readonly timing: { leaseTtlMs: number; pollMs: number },
-    private readonly logger: Logger,
+    protected readonly logger: Logger,
     private readonly hooks: RelayHooks,
   ) {
     super();
+    this.leaseTtlMs = timing.leaseTtlMs;
+    this.turnProvesHealth = false; // only a confirmed page does
     this.holding = new LeaseHolding(lease, logger);
     this.store = new ParkingStore(schema, settings.name);
     this.confirms = new Watchdog(settings.confirmTimeoutMs);
@@ -93,18 +95,8 @@ export class Relay extends LogLoop implements RelayHandle {
     return this.settings.name;
   }
 
-  get active(): boolean {
-    return this.phase === 'running';
-  }
-
   /** Starts the loop; resolves once this process either runs the relay or stands by. */
-  start(): Promise<void> {
-    if (this.running) return Promise.resolve();
-    this.running = true;
-    return new Promise<void>((resolve) => {
-      this.loop = this.run(resolve);
-    });
-  }
+
 
   /** An operator asked for something (or another process released the lease): look now. */
   override nudge(): void {
@@ -112,48 +104,20 @@ export class Relay extends LogLoop implements RelayHandle {
     super.nudge();
   }
 
-  private async run(started: () => void): Promise<void> {
-    let force = true;
-    let backoff = 100;
-    while (this.running) {
-      try {
-        if (this.phase !== 'running') {
-          const acquired = await this.takeLease(force);
-          force = false;
-          if (!acquired) {
-            this.phase = 'standby';
-            started();
-            await this.stopSignal.wait(this.timing.leaseTtlMs / 3);
-            continue;
-          }
-          started();
-        }
-        await this.step();
-        backoff = 100;
-      } catch (error) {
-        await this.dropPages();
-        if (error instanceof StopRequested) return this.fail(error.message);
-        if (error instanceof LeaseLostError || this.holding.lost) {
-          this.logger.warn({ relay: this.name }, 'herald: relay lease lost, standing by');
-          this.dropLease();
-          continue;
-        }
-        this.needsRepair = true;
-        this.unhealthy(error);
-        this.logger.warn({ err: error, relay: this.name }, 'herald: relay cannot publish, retrying');
-        started();
-        await this.stopSignal.wait(backoff);
-        backoff = Math.min(backoff * 2, 5000);
-      }
+  protected override async failed(error: unknown): Promise<FailureVerdict> {
+    await this.dropPages();
+    if (error instanceof StopRequested) {
+      await this.fail(error.message);
+      return 'end';
     }
-    started();
-    await this.finishPages();
+    return undefined;
   }
 
+
   /** One turn: operators' requests and due retries, then checkpoint settled pages, then hand the next page over. */
-  private async step(): Promise<void> {
+  protected async step(): Promise<void> {
     if (this.needsRepair) await this.repair();
-    if (this.failed.size > 0 || this.dueCheck) {
+    if (this.failedStreams.size > 0 || this.dueCheck) {
       this.dueCheck = false;
       await this.handleDue();
     }
@@ -173,7 +137,7 @@ export class Relay extends LogLoop implements RelayHandle {
     if (this.pages.length > 0) return this.checkpointPages();
     if (this.settings.transport.health().connected) this.recovered();
     let wait = this.timing.pollMs;
-    if (this.failed.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
+    if (this.failedStreams.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
     if (!(await this.wakeup.wait(wait))) this.mustRead = true;
   }
 
@@ -227,7 +191,7 @@ export class Relay extends LogLoop implements RelayHandle {
 
   /** Whether a message of this stream waits behind a failed one instead of being published. */
   private holds(streamId: string): boolean {
-    return this.settings.parking === 'stream' && this.failed.has(streamId);
+    return this.settings.parking === 'stream' && this.failedStreams.has(streamId);
   }
 
   /** A page with a refused message: publishes it one message at a time, in order, to find which. */
@@ -283,7 +247,7 @@ export class Relay extends LogLoop implements RelayHandle {
       lastFailedAt: step.context.lastFailedAt,
       reason: action.action === 'retry' ? null : action.action === 'park' ? (action.reason ?? `refused by the broker: ${step.summary.message}`) : action.reason,
     });
-    if (status !== 'skipped') this.failed.add(message.key);
+    if (status !== 'skipped') this.failedStreams.add(message.key);
     if (action.action === 'stop') throw new StopRequested(`event ${message.number} (${message.type}) refused by the broker: ${action.reason}`);
   }
 
@@ -315,7 +279,7 @@ export class Relay extends LogLoop implements RelayHandle {
     for (;;) {
       const next = await this.store.nextWaiting(this.pool, streamId);
       if (!next) {
-        this.failed.delete(streamId);
+        this.failedStreams.delete(streamId);
         return;
       }
       if (next.status !== 'waiting') return; // another failed message heads the stream
@@ -366,7 +330,7 @@ export class Relay extends LogLoop implements RelayHandle {
   }
 
   /** A graceful stop checkpoints the pages in flight, then releases the lease. */
-  private async finishPages(): Promise<void> {
+  protected async finish(): Promise<void> {
     if (this.phase !== 'running') return;
     try {
       while (this.pages.length > 0) await this.checkpointPages();
@@ -379,11 +343,11 @@ export class Relay extends LogLoop implements RelayHandle {
     this.phase = 'stopped';
   }
 
-  private async takeLease(force: boolean): Promise<boolean> {
+  protected async takeLease(force: boolean): Promise<boolean> {
     const position = await this.holding.acquire(force);
     if (position === undefined) return false;
     await this.store.releaseAbandonedClaims(this.pool);
-    this.failed = await this.store.blockedStreams(this.pool);
+    this.failedStreams = await this.store.blockedStreams(this.pool);
     this.position = position;
     this.readPosition = position;
     this.mustRead = true;
@@ -392,7 +356,7 @@ export class Relay extends LogLoop implements RelayHandle {
     return true;
   }
 
-  private dropLease(): void {
+  protected dropLease(): void {
     this.holding.drop();
     this.readAhead = undefined;
     if (this.phase === 'running') this.phase = 'standby';

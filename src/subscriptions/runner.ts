@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { describe, HandlerTimeoutError, LeaseLostError, SubscriptionInitError } from '../errors.js';
+import { describe, HandlerTimeoutError, SubscriptionInitError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
 import { handlerOutcome } from '../handlers/failure.js';
 import { defaultErrorPolicy, type ErrorPolicy } from '../handlers/policy.js';
@@ -15,10 +15,8 @@ import { LeaseHolding } from './holding.js';
 
 export type { RunnerHooks, RunnerTiming } from './hooks.js';
 import type { RunnerHooks, RunnerTiming } from './hooks.js';
-import { LogLoop } from './loop.js';
+import { type FailureVerdict, LogLoop } from './loop.js';
 
-/** Where a runner is, as seen from this process. */
-export type RunnerPhase = 'idle' | 'standby' | 'running' | 'stopped' | 'failed';
 
 /**
  * Runs one subscription in this process: takes its lease (or waits as a standby), calls `init()`,
@@ -32,7 +30,6 @@ export type RunnerPhase = 'idle' | 'standby' | 'running' | 'stopped' | 'failed';
  * retried or skipped.
  */
 export class SubscriptionRunner extends LogLoop implements FailureHost {
-  phase: RunnerPhase = 'idle';
   private position = 0;
   private readonly failures: SubscriptionFailures;
   /** Checkpoint written in the open transaction; becomes `position` when it commits. */
@@ -47,12 +44,13 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
    * After a takeover or an error, work may have been left half done: a claimed attempt that never
    * finished, or events waiting behind a failure that was resolved just before the interruption.
    */
-  private needsRepair = false;
   private readonly batchSize: number;
   private readonly policy: ErrorPolicy;
   private readonly timeoutMs: number;
   private readonly store: ParkingStore;
-  private readonly holding: LeaseHolding;
+  protected readonly holding: LeaseHolding;
+  protected readonly kind = 'subscription';
+  protected readonly leaseTtlMs: number;
 
   constructor(
     readonly definition: SubscriptionDefinition,
@@ -60,11 +58,12 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     private readonly quotedSchema: string,
     private readonly lease: Lease,
     private readonly timing: RunnerTiming,
-    private readonly logger: Logger,
+    protected readonly logger: Logger,
     private readonly hooks: RunnerHooks,
     private readonly progressChannel: string | undefined,
   ) {
     super();
+    this.leaseTtlMs = timing.leaseTtlMs;
     this.batchSize = definition.batchSize ?? 100;
     this.policy = definition.onError ?? defaultErrorPolicy(definition.retry);
     this.timeoutMs = definition.handlerTimeoutMs ?? 30_000;
@@ -79,82 +78,29 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     return this.quotedSchema.slice(1, -1);
   }
 
-  /** Whether this process holds the lease and runs the subscription. */
-  get active(): boolean {
-    return this.phase === 'running';
-  }
-
   get name(): string {
     return this.definition.name;
   }
 
   /** Starts the loop; resolves once this process either runs the subscription or stands by. */
-  start(): Promise<void> {
-    if (this.running) return Promise.resolve();
-    this.running = true;
-    return new Promise<void>((resolve, reject) => {
-      this.loop = this.run({ resolve, reject });
-    });
+
+
+  protected override async failed(error: unknown): Promise<FailureVerdict> {
+    // With a restart policy the loop goes on: the lease is taken again once the restart is due.
+    if (error instanceof StopRequested) return (await this.fail(error.message, this.definition.restart)) ? 'again' : 'end';
+    return undefined;
   }
 
-  private async run(started: { resolve(): void; reject(error: Error): void }): Promise<void> {
-    let force = true;
-    let settled = false;
-    const settle = (error?: Error) => {
-      if (settled) return;
-      settled = true;
-      if (error) started.reject(error);
-      else started.resolve();
-    };
-    let backoff = 100;
-    while (this.running) {
-      try {
-        if (this.phase !== 'running') {
-          const acquired = await this.takeLease(force);
-          force = false;
-          if (!acquired) {
-            this.phase = 'standby';
-            settle();
-            await this.stopSignal.wait(this.timing.leaseTtlMs / 3);
-            continue;
-          }
-          const initError = await this.runInit();
-          settle(initError);
-          if (initError) return;
-        }
-        await this.step();
-        backoff = 100;
-        this.recovered();
-      } catch (error) {
-        if (error instanceof StopRequested) {
-          // With a restart policy the loop goes on: the lease is taken again once the restart is due.
-          if (await this.fail(error.message, this.definition.restart)) continue;
-          return;
-        }
-        if (error instanceof LeaseLostError || this.holding.lost) {
-          this.logger.warn({ subscription: this.name }, 'herald: lease lost, standing by');
-          this.dropLease();
-          continue;
-        }
-        // The database went away or a query failed: wait and try again; the checkpoint did not move.
-        this.needsRepair = true;
-        this.unhealthy(error);
-        this.logger.warn({ err: error, subscription: this.name }, 'herald: subscription error, retrying');
-        settle();
-        await this.stopSignal.wait(backoff);
-        backoff = Math.min(backoff * 2, 5000);
-      }
-    }
-    settle();
-    if (this.phase === 'running') {
-      this.dropLease();
-      await this.lease.release('stopped', null).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
-      this.phase = 'stopped';
-    }
+  protected async finish(): Promise<void> {
+    if (this.phase !== 'running') return;
+    this.dropLease();
+    await this.lease.release('stopped', null).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
+    this.phase = 'stopped';
   }
+
 
   /** One turn of the loop: due retries and operator requests first, then new events of the log. */
-  private async step(): Promise<void> {
+  protected async step(): Promise<void> {
     if (this.needsRepair) {
       await this.failures.repair();
       this.needsRepair = !this.running;
@@ -192,7 +138,7 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     return batch;
   }
 
-  private async takeLease(force: boolean): Promise<boolean> {
+  protected async takeLease(force: boolean): Promise<boolean> {
     const position = await this.holding.acquire(force);
     if (position === undefined) return false;
     // Set up fully before running: if a query fails here, the next turn takes the lease again.
@@ -205,13 +151,13 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     return true;
   }
 
-  private dropLease(): void {
+  protected dropLease(): void {
     this.holding.drop();
     this.readAhead = undefined;
     if (this.phase === 'running') this.phase = 'standby';
   }
 
-  private async runInit(): Promise<Error | undefined> {
+  protected override async prepare(): Promise<Error | undefined> {
     if (!this.definition.init) return undefined;
     try {
       await this.definition.init();
