@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { cloudEventPrefix, cloudEventText, type EventText } from '../transports/cloudevents.js';
 import type { OutgoingMessage } from '../transports/transport.js';
 
 /** One event of the log, ready to publish, with what the relay needs to park it. */
@@ -18,7 +19,7 @@ export interface RelayPage {
 /**
  * A page of the log as ready-to-send messages. The payload and metadata are read as text and
  * spliced into the CloudEvent as they are, so the relay never parses and re-serialises payloads
- * in Node (most of its CPU otherwise). Same attributes as {@link encodeCloudEvent} (checked by a test).
+ * in Node (most of its CPU otherwise); the same encoder as `encodeCloudEvent` makes the text.
  */
 export async function readMessages(pool: pg.Pool, schema: string, context: string, after: number, limit: number): Promise<RelayPage> {
   const { rows } = await pool.query<PageRow>({
@@ -31,13 +32,13 @@ export async function readMessages(pool: pg.Pool, schema: string, context: strin
             ORDER BY event_number LIMIT $2`,
     values: [after, limit],
   });
-  const prefix = `{"specversion":"1.0","source":${JSON.stringify(`/herald/${context}`)},"datacontenttype":"application/json","heraldcontext":${JSON.stringify(context)}`;
+  const prefix = cloudEventPrefix(context);
   const items = rows.map((r) => ({
     id: r.id,
     source: context,
     type: r.type,
     key: r.stream_id,
-    body: Buffer.from(cloudEventText(prefix, r)),
+    body: Buffer.from(cloudEventText(prefix, asText(r))),
     number: Number(r.n),
     version: Number(r.v),
     createdAt: new Date(Math.floor(r.ms)),
@@ -58,16 +59,17 @@ interface PageRow {
   ms: number;
 }
 
-function cloudEventText(prefix: string, r: PageRow): string {
-  const subject = JSON.stringify(r.stream_id);
-  let text = `${prefix},"id":"${r.id}","type":${JSON.stringify(r.type)},"subject":${subject},"time":"${new Date(Math.floor(r.ms)).toISOString()}","heraldnumber":"${r.n}","heraldstream":${subject},"heraldversion":"${r.v}"`;
-  if (r.causation) text += `,"heraldcausation":${JSON.stringify(r.causation)}`;
-  if (r.correlation) text += `,"heraldcorrelation":${JSON.stringify(r.correlation)}`;
-  if (r.meta !== '{}') {
-    const { traceparent, ...custom } = JSON.parse(r.meta) as Record<string, unknown>;
-    if (typeof traceparent === 'string') text += `,"traceparent":${JSON.stringify(traceparent)}`;
-    if (Object.keys(custom).length > 0) text += `,"heraldmetadata":${JSON.stringify(JSON.stringify(custom))}`;
-  }
-  return `${text},"data":${r.data}}`;
+function asText(r: PageRow): EventText {
+  return {
+    id: r.id,
+    number: r.n,
+    streamId: r.stream_id,
+    version: r.v,
+    type: r.type,
+    time: new Date(Math.floor(r.ms)).toISOString(),
+    data: r.data,
+    metadata: r.meta,
+    causation: r.causation,
+    correlation: r.correlation,
+  };
 }
-

@@ -35,29 +35,64 @@ export interface ReceivedEvent<Type extends string = string, Data = unknown> {
 const TRACEPARENT = 'traceparent';
 const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
+/**
+ * An event's fields as text, as the log stores them: the relay reads them so straight from
+ * PostgreSQL (payloads never parsed in Node), {@link encodeCloudEvent} makes them from a
+ * recorded event. `data` and `metadata` are JSON texts; `metadata` holds the custom metadata,
+ * `traceparent` included.
+ */
+export interface EventText {
+  readonly id: string;
+  readonly number: string;
+  readonly streamId: string;
+  readonly version: string;
+  readonly type: string;
+  readonly time: string;
+  readonly data: string;
+  readonly metadata: string;
+  readonly causation: string | null;
+  readonly correlation: string | null;
+}
+
+/** The attributes every message of context `source` starts with (computed once per page). Pure. */
+export function cloudEventPrefix(source: string): string {
+  return `{"specversion":"1.0","source":${JSON.stringify(`/herald/${source}`)},"datacontenttype":"application/json","heraldcontext":${JSON.stringify(source)}`;
+}
+
+/**
+ * Herald's one CloudEvents encoder: the structured-JSON text of an event, built by splicing its
+ * stored texts into the attributes (see the wire format above). Pure.
+ */
+export function cloudEventText(prefix: string, e: EventText): string {
+  const subject = JSON.stringify(e.streamId);
+  let text = `${prefix},"id":${JSON.stringify(e.id)},"type":${JSON.stringify(e.type)},"subject":${subject},"time":"${e.time}","heraldnumber":"${e.number}","heraldstream":${subject},"heraldversion":"${e.version}"`;
+  if (e.causation) text += `,"heraldcausation":${JSON.stringify(e.causation)}`;
+  if (e.correlation) text += `,"heraldcorrelation":${JSON.stringify(e.correlation)}`;
+  if (e.metadata !== '{}') {
+    const { [TRACEPARENT]: traceparent, ...custom } = JSON.parse(e.metadata) as Record<string, unknown>;
+    if (typeof traceparent === 'string') text += `,"traceparent":${JSON.stringify(traceparent)}`;
+    if (Object.keys(custom).length > 0) text += `,"heraldmetadata":${JSON.stringify(JSON.stringify(custom))}`;
+  }
+  return `${text},"data":${e.data}}`;
+}
+
 /** Encodes a recorded event of context `source` as a CloudEvent (structured JSON). Pure. */
 export function encodeCloudEvent(source: string, event: RecordedEvent): Buffer {
   const m = event.metadata;
-  const { [TRACEPARENT]: traceparent, ...custom } = m.custom ?? {};
-  const message: Record<string, unknown> = {
-    specversion: '1.0',
-    id: m.eventId,
-    source: `/herald/${source}`,
-    type: event.type,
-    subject: m.streamId,
-    time: m.createdAt.toISOString(),
-    datacontenttype: 'application/json',
-    data: event.data,
-    heraldcontext: source,
-    heraldnumber: String(m.eventNumber),
-    heraldstream: m.streamId,
-    heraldversion: String(m.streamVersion),
-  };
-  if (m.causationId) message.heraldcausation = m.causationId;
-  if (m.correlationId) message.heraldcorrelation = m.correlationId;
-  if (typeof traceparent === 'string') message.traceparent = traceparent;
-  if (Object.keys(custom).length > 0) message.heraldmetadata = JSON.stringify(custom);
-  return Buffer.from(JSON.stringify(message));
+  return Buffer.from(
+    cloudEventText(cloudEventPrefix(source), {
+      id: m.eventId,
+      number: String(m.eventNumber),
+      streamId: m.streamId,
+      version: String(m.streamVersion),
+      type: event.type,
+      time: m.createdAt.toISOString(),
+      data: JSON.stringify(event.data ?? null),
+      metadata: JSON.stringify(m.custom ?? {}),
+      causation: m.causationId,
+      correlation: m.correlationId,
+    }),
+  );
 }
 
 /**
