@@ -36,10 +36,13 @@ export class Problems {
     this.logger?.warn({ transport: this.kind }, message);
   }
 
-  /** Notes `message` and returns the `TransportError` to throw (with a `cause` only when there is one). */
-  failure(message: string, cause: unknown): TransportError {
+  /**
+   * Notes `message` and returns the `TransportError` to throw (with a `cause` only when there is
+   * one); `refused` when the broker refuses a message for good (publishing it again cannot help).
+   */
+  failure(message: string, cause: unknown, refused = false): TransportError {
     this.note(message);
-    return new TransportError(this.kind, message, cause === undefined ? undefined : { cause });
+    return new TransportError(this.kind, message, { ...(cause === undefined ? {} : { cause }), ...(refused ? { refused } : {}) });
   }
 }
 

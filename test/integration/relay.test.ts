@@ -194,5 +194,6 @@ test('relay on NATS: an event over max_payload is parked with the broker error w
   const parked = await herald.parked.list({ subscription: relay.name, status: ['parked', 'waiting'] });
   assert.deepEqual(parked.map((p) => [p.streamId, p.streamVersion, p.status]), [['big', 2, 'parked'], ['big', 3, 'waiting']]);
   assert.match(parked[0]!.error.message ?? '', /max_payload/);
+  assert.equal(parked[0]!.error.type, 'TransportError');
   assert.equal(relay.health().healthy, true);
 });

@@ -55,8 +55,10 @@ class NatsTransport implements Transport {
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length > 0) {
       this.streams.clear();
-      const first = failed[0]!.reason as unknown;
-      throw this.problems.failure(`${failed.length} of ${messages.length} messages not acknowledged: ${describe(first)}`, first);
+      // A message over the server's max_payload is refused by the client before it is sent: for good.
+      const tooLarge = failed.find((r) => /max_payload/i.test(describe(r.reason)));
+      const first = (tooLarge ?? failed[0]!).reason as unknown;
+      throw this.problems.failure(`${failed.length} of ${messages.length} messages not acknowledged: ${describe(first)}`, first, tooLarge !== undefined);
     }
   }
 
