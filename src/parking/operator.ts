@@ -96,9 +96,11 @@ export class ParkedEvents {
     return this.awaitOutcome(subscription, eventNumber, options.timeoutMs ?? 30_000);
   }
 
-  /** Asks to skip one parked (or scheduled) event; the events waiting behind it then go on. */
-  async skip(subscription: string, eventNumber: number, reason: string): Promise<void> {
+  /** Asks to skip one parked (or scheduled) event; the events waiting behind it then go on. With `wait`, resolves once it was carried out. */
+  async skip(subscription: string, eventNumber: number, reason: string, options: { wait?: boolean; timeoutMs?: number } = {}): Promise<RetryOutcome> {
     await this.request(subscription, eventNumber, 'skip_requested', requireReason(reason));
+    if (!options.wait) return { status: 'requested', error: null };
+    return this.awaitOutcome(subscription, eventNumber, options.timeoutMs ?? 30_000);
   }
 
   /** Asks for a retry of every open failed event matching `filter`; resolves to how many. */
