@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   HERALD_INVALID_ARGUMENT: 'An argument passed to a Herald API is not acceptable.',
   HERALD_HANDLER_TIMEOUT: 'A handler did not settle within its timeout; its work was abandoned and rolled back.',
   HERALD_HANDLER_RESULT: 'A handler returned something other than undefined or ALREADY_SEEN.',
+  HERALD_HANDLER_SQL: 'A handler went on after an SQL error in its transaction, leaving it aborted.',
   HERALD_INVALID_POLICY_ANSWER: 'An error policy answered something other than retry, skip, park or stop (or threw).',
   HERALD_NOT_PARKED: 'An operator action named an event or message that is not parked.',
   HERALD_PARKED_EVENT_BUSY: 'An operator action raced another one on the same parked event or message.',
@@ -327,5 +328,12 @@ export class ConsumerMessageBusyError extends HeraldError {
     readonly status: string,
   ) {
     super('HERALD_PARKED_EVENT_BUSY', `Message '${key}' of consumer '${consumer}': ${status === 'skip_requested' ? 'a skip was already requested' : 'a retry was already requested'}`);
+  }
+}
+
+/** A handler caught an SQL error and went on: its transaction was left aborted and cannot commit. Treated as the handler's failure. */
+export class HandlerSqlError extends HeraldError {
+  constructor(readonly detail: string) {
+    super('HERALD_HANDLER_SQL', `A handler went on after an SQL error in its transaction (it is aborted and cannot commit): ${detail}`);
   }
 }

@@ -57,7 +57,9 @@ export function decideArrival(stream: StreamPosition, version: number, origin: A
   if (rules.ordering === 'none') return { kind: 'handle' };
   const at = startingPoint(stream, version, rules);
   if (version <= at.version) return { kind: 'duplicate', why: 'handled' };
-  if (origin === 'forced') return { kind: 'handle' };
+  // A forced retry accepts missing versions, never an earlier version that failed and waits for
+  // its retry: handling this one first would move the stream past that one, which would be lost.
+  if (origin === 'forced') return at.blockedVersion !== null && at.blockedVersion < version ? { kind: 'hold', missing: null } : { kind: 'handle' };
   if (at.blockedVersion !== null) {
     // The blocking message itself comes back only as a due retry or an operator's request;
     // from the broker it is a redelivery of what is already stored.

@@ -41,6 +41,11 @@ describe('decideArrival', () => {
     assert.deepEqual(decideArrival(at(7), 7, 'forced', inOrder), { kind: 'duplicate', why: 'handled' });
   });
 
+  it('a forced retry never jumps an earlier version that failed and waits for its retry', () => {
+    // v3 failed (scheduled) after v4 was parked for the gap: retrying v4 now would lose v3.
+    assert.deepEqual(decideArrival(at(2, 3), 4, 'forced', inOrder), { kind: 'hold', missing: null });
+  });
+
   it('a version below the blocking one is still handled in turn (it arrived late)', () => {
     assert.deepEqual(decideArrival(at(1, 5), 2, 'broker', inOrder), { kind: 'handle' });
     assert.deepEqual(decideArrival(at(1, 5), 3, 'broker', inOrder), { kind: 'hold', missing: { from: 2, to: 2 } });

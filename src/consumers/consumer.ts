@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { describe, MalformedMessageError } from '../errors.js';
+import { describe, HandlerTimeoutError, MalformedMessageError } from '../errors.js';
 import type { EventDefinition } from '../events/define.js';
 import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
@@ -8,7 +8,7 @@ import { decodeCloudEvent, type ReceivedEvent } from '../transports/cloudevents.
 import type { Consumption, Delivery } from '../transports/transport.js';
 import { decideGap } from './arrival.js';
 import { type ConsumerDefinition, consumerSettings, type ConsumerSettings, type ConsumerStatus } from './definition.js';
-import { type HandlingHooks, type Incoming, MessageHandling, type Outcome } from './handling.js';
+import { HandlerFailed, type HandlingHooks, type Incoming, MessageHandling, type Outcome } from './handling.js';
 import type { MessageFilter, MessageRef, MessageRequestOutcome, ParkedMessage, ParkedMessages } from './operator.js';
 import { ReceiptSender } from './receipts.js';
 import { StreamWork } from './stream-work.js';
@@ -49,8 +49,8 @@ export class Consumer {
   private readonly buffer: Incoming[] = [];
   private readonly deliveries = new WeakMap<Incoming, Delivery>();
   private dispatching = false;
-  /** Held messages exist (or may): after handling a stream, look for its next held version. */
-  private heldSeen = true;
+  /** Sweeper jobs queued or running, by what they do: a job is not queued twice. */
+  private readonly sweepJobs = new Set<string>();
   private health = { healthy: true, lastError: null as string | null };
   private readonly counters = { handled: 0, alreadySeen: 0, duplicates: 0, held: 0, failedAttempts: 0, parked: 0 };
   private readonly ignoredUnknown: Record<string, number> = {};
@@ -224,12 +224,19 @@ export class Consumer {
     try {
       outcomes = await this.handling.settleBatch(batch);
       this.recovered();
-    } catch {
-      for (const item of batch) this.work.track(this.work.onStream(item.event!.metadata.streamId, () => this.settleFresh(item, this.deliveries.get(item)!)));
+    } catch (error) {
+      // A handler that timed out abandoned the batch: its failure is recorded, and it is not run
+      // again at once (its abandoned call may still be running). The others are settled one by one.
+      const timedOut = error instanceof HandlerFailed && error.error instanceof HandlerTimeoutError ? error.error : undefined;
+      for (const item of batch) {
+        const delivery = this.deliveries.get(item)!;
+        const job = timedOut?.eventNumber === item.event!.metadata.eventNumber ? () => this.settleTimedOut(item, delivery, timedOut) : () => this.settleFresh(item, delivery);
+        this.work.track(this.work.onStream(item.event!.metadata.streamId, job));
+      }
       return;
     }
     await Promise.all(batch.map((item) => this.deliveries.get(item)!.ack()));
-    if (!this.heldSeen) return;
+    if (this.settings.ordering !== 'stream') return;
     const moved = new Set(batch.filter((_, i) => MOVED.has(outcomes[i]!)).map((item) => item.event!.metadata.streamId));
     for (const streamId of moved) this.work.track(this.work.onStream(streamId, () => this.drainHeld(streamId)));
   }
@@ -238,6 +245,18 @@ export class Consumer {
   private async settleFresh(incoming: Incoming, delivery: Delivery): Promise<void> {
     const outcome = await this.settleWithRetry(incoming);
     if (outcome === undefined) return delivery.nack();
+    await delivery.ack();
+    await this.after(incoming, outcome);
+  }
+
+  private async settleTimedOut(incoming: Incoming, delivery: Delivery, error: HandlerTimeoutError): Promise<void> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.handling.settleTimedOut(incoming, error);
+    } catch (dbError) {
+      this.unhealthy(dbError);
+      return this.settleFresh(incoming, delivery);
+    }
     await delivery.ack();
     await this.after(incoming, outcome);
   }
@@ -261,7 +280,7 @@ export class Consumer {
     if (outcome === 'scheduled') this.sweepWakeup.notify();
     if (outcome === 'stopped') return this.stopByPolicy(incoming);
     const streamId = incoming.event?.metadata.streamId;
-    if (streamId && MOVED.has(outcome) && this.heldSeen) await this.drainHeld(streamId);
+    if (streamId && MOVED.has(outcome)) await this.drainHeld(streamId);
   }
 
   private async stopByPolicy(incoming: Incoming): Promise<void> {
@@ -281,9 +300,11 @@ export class Consumer {
       await this.stored.reopenClosedGaps(this.pool, streamId);
       const held = await this.stored.nextHeld(this.pool, streamId);
       if (!held) return;
-      const outcome = await this.settleWithRetry(this.fromStored(held));
+      const incoming = this.fromStored(held);
+      const outcome = await this.settleWithRetry(incoming);
       if (outcome === undefined || !MOVED.has(outcome)) {
         if (outcome === 'scheduled') this.sweepWakeup.notify();
+        if (outcome === 'stopped') await this.stopByPolicy(incoming);
         return;
       }
     }
@@ -307,22 +328,20 @@ export class Consumer {
     }
   }
 
+  /** Queues what is due; does not wait for it (a stream's job may wait behind that stream's other work). */
   private async sweep(): Promise<void> {
-    const jobs: Promise<void>[] = [];
-    const run = (streamId: string, job: () => Promise<void>) => {
-      const promise = this.work.onStream(streamId, job);
-      this.work.track(promise);
-      jobs.push(promise);
+    const run = (what: string, streamId: string, job: () => Promise<void>) => {
+      if (this.sweepJobs.has(what)) return;
+      this.sweepJobs.add(what);
+      this.work.track(this.work.onStream(streamId, job).finally(() => this.sweepJobs.delete(what)));
     };
-    for (const streamId of await this.stored.reopenClosedGaps(this.pool, null)) run(streamId, () => this.drainHeld(streamId));
+    for (const streamId of await this.stored.reopenClosedGaps(this.pool, null)) run(`drain:${streamId}`, streamId, () => this.drainHeld(streamId));
     for (const held of await this.stored.heldStreams(this.pool)) {
-      this.heldSeen = true;
       const decision = decideGap(held.stream, held.heldVersion, held.waitedMs, this.settings.reorderWaitMs);
-      if (decision.kind === 'ready') run(held.streamId, () => this.drainHeld(held.streamId));
-      else if (decision.kind === 'park') run(held.streamId, () => this.parkGap(held.streamId, held.heldVersion));
+      if (decision.kind === 'ready') run(`drain:${held.streamId}`, held.streamId, () => this.drainHeld(held.streamId));
+      else if (decision.kind === 'park') run(`gap:${held.streamId}`, held.streamId, () => this.parkGap(held.streamId, held.heldVersion));
     }
-    for (const due of await this.stored.due(this.pool, 100)) run(due.streamId ?? `key:${due.key}`, () => this.settleDue(due.key));
-    await Promise.allSettled(jobs);
+    for (const due of await this.stored.due(this.pool, 100)) run(`due:${due.key}`, due.streamId ?? `key:${due.key}`, () => this.settleDue(due.key));
   }
 
   /** A due retry or an operator's request on one stored message. */
@@ -362,10 +381,7 @@ export class Consumer {
     else if (outcome === 'duplicate') {
       this.counters.duplicates++;
       if (m && incoming.origin === 'broker') this.hooks.duplicateDropped({ consumer: this.name, eventId: m.eventId, eventNumber: m.eventNumber });
-    } else if (outcome === 'held') {
-      this.counters.held++;
-      this.heldSeen = true;
-    } else if (outcome === 'parked') {
+    } else if (outcome === 'held') this.counters.held++; else if (outcome === 'parked') {
       this.counters.parked++;
       this.hooks.messageParked({ consumer: this.name, key: incoming.key, reason: detail.reason ?? 'handler failed' });
     }

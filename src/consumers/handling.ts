@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { describe, HandlerTimeoutError, MalformedMessageError } from '../errors.js';
+import { describe, HandlerSqlError, HandlerTimeoutError, MalformedMessageError } from '../errors.js';
 import { validatePayload } from '../events/define.js';
 import { askPolicy, handlerOutcome, nextFailure } from '../handlers/failure.js';
 import type { ErrorAction, FailureContext } from '../handlers/policy.js';
@@ -176,6 +176,8 @@ export class MessageHandling {
     const stream = event ? await this.streams.lockOne(tx, event.metadata.streamId) : undefined;
     const stored = incoming.stored ? await this.stored.read(tx, incoming.stored.key, true) : undefined;
     if (incoming.stored && !stillExpected(stored, incoming.origin)) return { outcome: 'busy' };
+    // Without stream order nothing else tells a redelivery of a stored failure from a new message.
+    if (!incoming.stored && this.settings.ordering === 'none' && (await this.stored.read(tx, incoming.key))) return { outcome: 'duplicate' };
     if (!event || !stream) {
       const reason = incoming.malformed ?? 'malformed message';
       await this.stored.recordFailure(tx, incoming.key, undefined, incoming.body, incoming.brokerId, { status: 'parked', reason, attemptCount: (stored?.attemptCount ?? 0) + (stored ? 1 : 0) });
@@ -205,20 +207,31 @@ export class MessageHandling {
       const outcome = verdict.kind === 'handle' ? await this.invoke(t, event) : 'ignored';
       await this.streams.finish(tx, event, resolution(stored));
       return { outcome, verdict };
-    } catch (error) {
+    } catch (thrown) {
+      const error = handlerWentOn(thrown);
       if (!(error instanceof HandlerFailed) || error.error instanceof HandlerTimeoutError) throw error;
       await tx.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
       return { outcome: await this.failed(tx, incoming, stored, error.error), verdict };
     }
   }
 
+  /** Records the failure of a message whose handler timed out inside a batch (the batch was abandoned). */
+  async settleTimedOut(incoming: Incoming, error: HandlerTimeoutError): Promise<Outcome> {
+    const outcome = await transaction(this.pool, (t) => this.recordAbandoned(t, incoming, error));
+    this.report(incoming, outcome, undefined);
+    return outcome;
+  }
+
   /** Carries out an operator's skip: the stream moves past the message (counted as acknowledged to the sender). */
   async skip(stored: StoredMessage): Promise<Outcome> {
     const event = tryDecode(stored.body);
     const outcome = await transaction(this.pool, async ({ client: tx }) => {
-      if (event) await this.streams.lockOne(tx, event.metadata.streamId);
+      const stream = event ? await this.streams.lockOne(tx, event.metadata.streamId) : undefined;
       const current = await this.stored.read(tx, stored.key, true);
       if (current?.status !== 'skip_requested') return 'busy';
+      // An earlier version failed and waits: skipping this one now would move the stream past it.
+      // The request stays until that one is settled.
+      if (event && stream?.blockedVersion !== null && stream!.blockedVersion! < event.metadata.streamVersion) return 'busy';
       const reason = current.reason ?? 'skipped by operator';
       if (!event) {
         await this.stored.resolveStale(tx, current, reason);
@@ -256,7 +269,12 @@ export class MessageHandling {
     const stream = await this.streams.lockOne(t.client, event.metadata.streamId);
     const stored = incoming.stored ? await this.stored.read(t.client, incoming.stored.key, true) : undefined;
     if (incoming.stored && !stillExpected(stored, incoming.origin)) return 'busy';
-    if (decideArrival(stream, event.metadata.streamVersion, incoming.origin, this.settings).kind !== 'handle') return 'duplicate';
+    const decision = decideArrival(stream, event.metadata.streamVersion, incoming.origin, this.settings);
+    if (decision.kind === 'duplicate') return 'duplicate';
+    if (decision.kind === 'hold') {
+      if (!stored) await this.stored.hold(t.client, incoming.key, event, incoming.body, incoming.brokerId);
+      return 'held';
+    }
     return this.failed(t.client, incoming, stored, error);
   }
 
@@ -320,12 +338,21 @@ export class MessageHandling {
   }
 }
 
+/**
+ * A handler that caught an SQL error and went on left the transaction aborted (25P02): Herald's
+ * next statement fails. That is the handler's failure, not an outage: it meets the policy.
+ */
+function handlerWentOn(error: unknown): unknown {
+  if ((error as { code?: unknown } | null)?.code !== '25P02') return error;
+  return new HandlerFailed(new HandlerSqlError(describe(error)));
+}
+
 /** A stored row still is what it was when the work was picked (no other process settled it meanwhile). */
 function stillExpected(stored: StoredMessage | undefined, origin: ArrivalOrigin): boolean {
   if (!stored) return false;
   if (origin === 'held') return stored.status === 'held';
   if (origin === 'forced') return stored.status === 'retry_requested';
-  return stored.status === 'scheduled' && stored.retryAt !== null && stored.retryAt.getTime() <= Date.now();
+  return stored.status === 'scheduled' && stored.due;
 }
 
 function resolution(stored: StoredMessage | undefined, skippedBecause?: string): Resolution | undefined {

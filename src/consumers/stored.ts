@@ -26,6 +26,8 @@ export interface StoredMessage {
   readonly reason: string | null;
   /** When a scheduled retry is due. */
   readonly retryAt: Date | null;
+  /** Whether that time has come, by the database's clock (processes' clocks may differ). */
+  readonly due: boolean;
   /** How many attempts failed so far (the history keeps the latest). */
   readonly attemptCount: number;
   /** Earlier failures, for the next one's attempt number and the policy's carried context. */
@@ -89,9 +91,11 @@ export class StoredMessages {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, now(),
                CASE WHEN $8 = 'skipped' THEN now() END)
        ON CONFLICT (consumer, message_key) DO UPDATE SET
-         status = EXCLUDED.status, reason = EXCLUDED.reason, error_type = EXCLUDED.error_type, error_message = EXCLUDED.error_message,
-         error_stack = EXCLUDED.error_stack, fingerprint = coalesce(EXCLUDED.fingerprint, c.fingerprint), attempts = EXCLUDED.attempts,
-         attempt_history = EXCLUDED.attempt_history, failure_context = EXCLUDED.failure_context,
+         status = EXCLUDED.status, reason = EXCLUDED.reason, error_type = coalesce(EXCLUDED.error_type, c.error_type),
+         error_message = coalesce(EXCLUDED.error_message, c.error_message), error_stack = coalesce(EXCLUDED.error_stack, c.error_stack), fingerprint = coalesce(EXCLUDED.fingerprint, c.fingerprint), attempts = greatest(EXCLUDED.attempts, c.attempts),
+         -- Parking for a reason of its own (a gap, an invalid payload) keeps the history of earlier failures.
+         attempt_history = CASE WHEN EXCLUDED.attempt_history = '[]' THEN c.attempt_history ELSE EXCLUDED.attempt_history END,
+         failure_context = CASE WHEN EXCLUDED.failure_context = '{}' THEN c.failure_context ELSE EXCLUDED.failure_context END,
          first_failed_at = coalesce(c.first_failed_at, EXCLUDED.first_failed_at), last_failed_at = EXCLUDED.last_failed_at,
          retry_at = EXCLUDED.retry_at, gap = EXCLUDED.gap, parked_at = now(), resolved_at = EXCLUDED.resolved_at`,
       [
@@ -173,7 +177,8 @@ export class StoredMessages {
     const { rows } = await db.query<{ stream_id: string; held: string; waited_ms: number; version: string; blocked: string | null }>(
       `SELECT h.stream_id, h.v AS held, extract(epoch FROM now() - h.oldest) * 1000 AS waited_ms, s.version,
               (SELECT min(b.stream_version) FROM ${this.messages} b
-                WHERE b.consumer = $1 AND b.source = $2 AND b.stream_id = h.stream_id AND b.status = ANY($3::text[])) AS blocked
+                WHERE b.consumer = $1 AND b.source = $2 AND b.stream_id = h.stream_id AND b.status = ANY($3::text[])
+                  AND b.stream_version > s.version) AS blocked
          FROM (SELECT stream_id, min(stream_version) AS v, min(received_at) AS oldest
                  FROM ${this.messages} WHERE consumer = $1 AND source = $2 AND status = 'held' GROUP BY stream_id) h
          JOIN ${this.streams} s ON s.consumer = $1 AND s.source = $2 AND s.stream_id = h.stream_id
@@ -232,7 +237,7 @@ export interface HeldStream {
   readonly stream: { readonly version: number; readonly blockedVersion: number | null };
 }
 
-const COLUMNS = `message_key, status, body, broker_id, stream_id, stream_version, gap, reason, retry_at, attempts, attempt_history, failure_context, first_failed_at`;
+const COLUMNS = `message_key, status, body, broker_id, stream_id, stream_version, gap, reason, retry_at, coalesce(retry_at <= now(), false) AS due, attempts, attempt_history, failure_context, first_failed_at`;
 
 interface MessageRow {
   message_key: string;
@@ -244,6 +249,7 @@ interface MessageRow {
   gap: boolean;
   reason: string | null;
   retry_at: Date | null;
+  due: boolean;
   attempts: number;
   attempt_history: AttemptRecord[];
   failure_context: Record<string, unknown>;
@@ -261,6 +267,7 @@ function toStored(row: MessageRow): StoredMessage {
     gap: row.gap,
     reason: row.reason,
     retryAt: row.retry_at,
+    due: row.due,
     attemptCount: row.attempts,
     history: row.first_failed_at ? { attempts: row.attempt_history, firstFailedAt: row.first_failed_at, context: row.failure_context } : undefined,
   };

@@ -169,9 +169,13 @@ export class Relay extends LogLoop implements RelayHandle {
   }
 
   private async publishPage(items: readonly RelayMessage[]): Promise<void> {
-    const held = items.filter((m) => this.holds(m.key));
-    if (held.length > 0) await this.store.deferBehind(this.pool, held.map(asParkable));
-    const send = held.length > 0 ? items.filter((m) => !this.holds(m.key)) : items;
+    // An earlier page failed while this one waited: it is published again from the checkpoint.
+    if (this.halted) throw new TransportError(this.settings.transport.kind, 'an earlier page failed');
+    // One look at the blocked streams decides both what waits and what is sent.
+    const held: RelayMessage[] = [];
+    const send: RelayMessage[] = [];
+    for (const m of items) (this.holds(m.key) ? held : send).push(m);
+    if (held.length > 0) await this.deferBehind(held);
     if (send.length === 0) return;
     try {
       await this.publish(send);
@@ -185,7 +189,26 @@ export class Relay extends LogLoop implements RelayHandle {
         if (this.sifting === settled) this.sifting = undefined;
       });
       this.sifting = settled;
-      await sift;
+      try {
+        await sift;
+      } catch (siftError) {
+        this.halted = true;
+        throw siftError;
+      }
+    }
+  }
+
+  /**
+   * Stores messages as waiting behind their stream's failed one. If that one was resolved and
+   * its stream released meanwhile, the stream is blocked again and a repair releases it (in
+   * order) on the next turn: a waiting row is never left behind.
+   */
+  private async deferBehind(messages: readonly RelayMessage[]): Promise<void> {
+    await this.store.deferBehind(this.pool, messages.map(asParkable));
+    for (const m of messages) {
+      if (this.failedStreams.has(m.key)) continue;
+      this.failedStreams.add(m.key);
+      this.needsRepair = true;
     }
   }
 
@@ -198,7 +221,7 @@ export class Relay extends LogLoop implements RelayHandle {
   private async sift(items: readonly RelayMessage[]): Promise<void> {
     for (const message of items) {
       if (this.holds(message.key)) {
-        await this.store.deferBehind(this.pool, [asParkable(message)]);
+        await this.deferBehind([message]);
         continue;
       }
       const failed = await this.tryPublish(message);
@@ -299,9 +322,9 @@ export class Relay extends LogLoop implements RelayHandle {
 
   /** After a takeover or an error: attempts left claimed, streams whose failed message was resolved but not released. */
   private async repair(): Promise<void> {
+    this.needsRepair = false; // set again by whatever needs another repair meanwhile (or by a failure)
     await this.store.releaseAbandonedClaims(this.pool);
     for (const streamId of await this.store.orphanedStreams(this.pool)) await this.release(streamId);
-    this.needsRepair = false;
   }
 
   /** Waits for the oldest page, then moves the checkpoint past it and every later page already done, in one statement. */

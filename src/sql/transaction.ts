@@ -53,16 +53,20 @@ export async function transaction<T>(pool: pg.Pool, work: (t: Transaction) => Pr
     try {
       result = await work(scope);
     } catch (error) {
-      broken = await scope.finish(pool, false);
+      broken = await scope.finish(false);
       throw error;
     }
-    broken = await scope.finish(pool, !scope.rollbackOnly);
+    broken = await scope.finish(!scope.rollbackOnly);
     if (broken && !scope.abandoned) throw broken;
     if (scope.abandoned) throw scope.abandoned;
     return result;
   } finally {
     scope.revoke();
+    const backend = scope.abandoned ? (client as unknown as { processID?: number }).processID : undefined;
     client.release(broken ?? scope.abandoned);
+    // Cancel what the abandoned work still runs on the server, after its connection went back:
+    // when many time out at once, each cancel must find a free connection in the pool.
+    if (backend) await pool.query('SELECT pg_cancel_backend($1)', [backend]).catch(() => {});
   }
 }
 
@@ -115,13 +119,9 @@ class Scope implements Transaction {
   }
 
   /** COMMIT or ROLLBACK; resolves to an error when the connection must not be reused. */
-  async finish(pool: pg.Pool, commit: boolean): Promise<Error | undefined> {
+  async finish(commit: boolean): Promise<Error | undefined> {
     this.revoke();
-    if (this.abandoned) {
-      const backend = (this.client as unknown as { processID?: number }).processID;
-      if (backend) await pool.query('SELECT pg_cancel_backend($1)', [backend]).catch(() => {});
-      return this.abandoned;
-    }
+    if (this.abandoned) return this.abandoned;
     if (!this.beginning) return undefined;
     try {
       await this.beginning;

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { describe, HandlerTimeoutError, SubscriptionInitError } from '../errors.js';
+import { describe, HandlerSqlError, HandlerTimeoutError, SubscriptionInitError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
 import { handlerOutcome } from '../handlers/failure.js';
 import { defaultErrorPolicy, type ErrorPolicy } from '../handlers/policy.js';
@@ -194,7 +194,7 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
       // A handler caught an SQL error and went on: the transaction is aborted (25P02) and cannot
       // commit. Handle the events one by one to find which one did it.
       if ((error as { code?: string })?.code !== '25P02') throw error;
-      if (batch.length === 1) failure = new BatchFailure(0, new Error(`a handler went on after an SQL error in its transaction: ${describe(error)}`));
+      if (batch.length === 1) failure = new BatchFailure(0, new HandlerSqlError(describe(error)));
       else {
         for (const event of batch) {
           if (this.position >= event.metadata.eventNumber) continue;

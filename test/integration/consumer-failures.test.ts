@@ -257,3 +257,53 @@ test('consumer failures: two processes running the consumer never run one messag
   for (let i = 1; i < rows.length; i++) assert.ok(rows[i]!.started_at >= rows[i - 1]!.ended_at!, `run ${i} started before run ${i - 1} ended`);
   assert.equal((await s.row(key))!.attempts, accepted + 1);
 });
+
+test('consumer failures: a handler that swallows an SQL error fails with HandlerSqlError and meets the policy', async (t) => {
+  const s = await setup(t);
+  await s.start({
+    onError: () => park('aborted transaction'),
+    handlers: {
+      async Noted(_event, _meta, { tx }) {
+        await tx.query('SELECT 1/0').catch(() => {}); // swallowed: the transaction is now aborted
+      },
+    },
+  });
+  const key = s.send('z', 1);
+  const row = await waitFor(async () => {
+    const r = await s.row(key);
+    return r?.status === 'parked' ? r : undefined;
+  }, { message: 'parked, not retried as an outage' });
+  assert.equal(row.error_type, 'HandlerSqlError');
+  assert.equal(s.broker.group('events', s.source, 'notes').unsettled, 0, 'acked');
+});
+
+test('consumer failures: an operator retry of a gap-parked message never jumps an earlier version that waits for its retry', async (t) => {
+  const s = await setup(t);
+  let poisoned = true;
+  const consumer = await s.start({
+    reorderWaitMs: 200,
+    onError: () => retry({ delayMs: 60_000 }),
+    handlers: {
+      async Noted(event, meta, { tx }) {
+        if (poisoned && event.data.text.includes('poison')) throw new Error('not yet');
+        await tx.query(`INSERT INTO "${s.context}".notes (stream_id, version, text) VALUES ($1, $2, $3)`, [meta.streamId, meta.streamVersion, event.data.text]);
+      },
+    },
+  });
+  s.send('g', 1);
+  s.send('g', 2);
+  const v4 = s.send('g', 4);
+  await waitFor(async () => (await s.row(v4))?.status === 'parked', { message: 'g@4 parked for the gap' });
+  const v3 = s.send('g', 3, 'poison');
+  await waitFor(async () => (await s.row(v3))?.status === 'scheduled', { message: 'g@3 failed, its retry scheduled' });
+  const outcome = await consumer.messages.retry(v4);
+  assert.equal(outcome.status, 'held', 'g@4 waits behind g@3 instead of jumping it');
+  assert.equal((await s.row(v3))!.status, 'scheduled', 'g@3 is not lost');
+  poisoned = false;
+  assert.equal((await consumer.messages.retry(v3)).status, 'retried');
+  const notes = await waitFor(async () => {
+    const n = await s.notes();
+    return n.length === 4 ? n : undefined;
+  }, { message: 'all four, in order' });
+  assert.deepEqual(notes.map((n) => n.version), [1, 2, 3, 4]);
+});
