@@ -4,99 +4,19 @@
  * ALREADY_SEEN, unknown types, and operators' requests carried out by another process — never
  * two runs of one message at once.
  */
-import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
-import type pg from 'pg';
-import { z } from 'zod';
-import { ALREADY_SEEN, createHerald, defineEvent, park, retry, type ConsumerDefinition, type Herald } from '../../src/index.js';
-import { encodeCloudEvent } from '../../src/transports/cloudevents.js';
-import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
-import { MemoryBroker, MemoryTransport } from '../helpers/memory-transport.js';
+import { test } from 'node:test';
+import { ALREADY_SEEN, createHerald, park, retry } from '../../src/index.js';
+import { waitFor } from '../helpers/db.js';
+import { noteTaker as setup, type NotesDefinition } from '../helpers/note-taker.js';
 import { startFixture } from '../helpers/processes.js';
 
-const Noted = defineEvent('Noted', z.object({ text: z.string() }));
-type Definition = ConsumerDefinition<readonly [typeof Noted]>;
 
-interface Setup {
-  pool: pg.Pool;
-  context: string;
-  source: string;
-  broker: MemoryBroker;
-  send(streamId: string, version: number, text?: string, type?: string): string;
-  herald(): Herald;
-  start(overrides?: Partial<Definition>): Promise<ReturnType<Herald['consume']>>;
-  restart(overrides?: Partial<Definition>): Promise<ReturnType<Herald['consume']>>;
-  notes(): Promise<{ stream_id: string; version: number; text: string }[]>;
-  row(key: string): Promise<{ status: string; attempts: number; reason: string | null; error_type: string | null; error_message: string | null } | undefined>;
-}
-
-async function setup(t: TestContext): Promise<Setup> {
-  const pool = createPool(10);
-  const context = uniqueContext('cnf');
-  const source = uniqueContext('src');
-  const broker = new MemoryBroker();
-  let herald = createHerald({ pool, context, pollMs: 50 });
-  await herald.migrate();
-  await pool.query(`CREATE TABLE "${context}".notes (seq bigserial, stream_id text, version int, text text)`);
-  let number = 0;
-  let last: Partial<Definition> = {};
-  const start = async (overrides: Partial<Definition> = {}) => {
-    last = overrides;
-    const consumer = herald.consume({
-      transport: new MemoryTransport(broker),
-      name: 'notes',
-      source,
-      events: [Noted],
-      sweepEveryMs: 50,
-      handlers: {
-        async Noted(event, meta, { tx }) {
-          if (event.data.text.includes('poison')) throw new Error(`cannot note ${event.data.text}`);
-          await tx.query(`INSERT INTO "${context}".notes (stream_id, version, text) VALUES ($1, $2, $3)`, [meta.streamId, meta.streamVersion, event.data.text]);
-        },
-      },
-      ...overrides,
-    });
-    await herald.start();
-    return consumer;
-  };
-  t.after(async () => {
-    await herald.stop();
-    await dropContext(pool, context);
-    await pool.end();
-  });
-  return {
-    pool,
-    context,
-    source,
-    broker,
-    send(streamId, version, text = `${streamId}@${version}`, type = 'Noted') {
-      const eventId = randomUUID();
-      const metadata = { eventId, eventNumber: ++number, streamId, streamVersion: version, causationId: null, correlationId: null, createdAt: new Date(), custom: {} };
-      broker.inject(source, encodeCloudEvent(source, { type, data: { text }, metadata }));
-      return eventId;
-    },
-    herald: () => herald,
-    start,
-    async restart(overrides = last) {
-      await herald.stop();
-      herald = createHerald({ pool, context, pollMs: 50 });
-      return start(overrides);
-    },
-    async notes() {
-      return (await pool.query(`SELECT stream_id, version, text FROM "${context}".notes ORDER BY seq`)).rows;
-    },
-    async row(key) {
-      const { rows } = await pool.query(`SELECT status, attempts, reason, error_type, error_message FROM "${context}".consumer_messages WHERE message_key = $1`, [key]);
-      return rows[0];
-    },
-  };
-}
 
 test('consumer failures: a scheduled retry is stored, and its attempt count survives a restart', async (t) => {
   const s = await setup(t);
   const seen: number[] = [];
-  const overrides: Partial<Definition> = {
+  const overrides: NotesDefinition = {
     onError: (_error, _event, failure) => {
       seen.push(failure.attempt);
       return failure.attempt < 5 ? retry({ delayMs: 150, context: { tries: failure.attempt } }) : park('five strikes');

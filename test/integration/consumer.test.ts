@@ -3,86 +3,11 @@
  * messages in the order a test chooses, to check stream order, holding, gap parking, policies and
  * the operator API without a broker (real brokers: across-services.test.ts).
  */
-import { randomUUID } from 'node:crypto';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { z } from 'zod';
-import { createHerald, defineEvent, park, retry, type ConsumerDefinition } from '../../src/index.js';
-import { encodeCloudEvent } from '../../src/transports/cloudevents.js';
-import type { Transport } from '../../src/transports/transport.js';
-import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
-import { MemoryBroker, MemoryTransport } from '../helpers/memory-transport.js';
-
-const Noted = defineEvent('Noted', z.object({ text: z.string() }));
-
-interface Setup {
-  transport: Transport;
-  source: string;
-  send(streamId: string, version: number, data?: unknown, type?: string): Promise<string>;
-  handled(): Promise<{ stream_id: string; version: number; text: string }[]>;
-  messages(status: string): Promise<{ message_key: string; stream_version: string | null; reason: string }[]>;
-  start(overrides: Partial<ConsumerDefinition<readonly [typeof Noted]>>): Promise<ReturnType<ReturnType<typeof createHerald>['consume']>>;
-}
-
-async function setup(t: TestContext): Promise<Setup> {
-  const pool = createPool(10);
-  const context = uniqueContext('cns');
-  const source = uniqueContext('src');
-  const herald = createHerald({ pool, context });
-  await herald.migrate();
-  await pool.query(`CREATE TABLE "${context}".notes (seq bigserial, stream_id text, version int, text text)`);
-  const broker = new MemoryBroker();
-  const transport = new MemoryTransport(broker);
-  const publisher = new MemoryTransport(broker);
-  let number = 0;
-  t.after(async () => {
-    await herald.stop();
-    await transport.close();
-    await publisher.close();
-    await dropContext(pool, context);
-    await pool.end();
-  });
-  return {
-    transport,
-    source,
-    async send(streamId, version, data = { text: `${streamId}@${version}` }, type = 'Noted') {
-      const eventId = randomUUID();
-      const body = encodeCloudEvent(source, {
-        type,
-        data,
-        metadata: { eventId, eventNumber: ++number, streamId, streamVersion: version, causationId: null, correlationId: null, createdAt: new Date(), custom: {} },
-      });
-      await publisher.publish('events', [{ id: eventId, source, type, key: streamId, body }]);
-      return eventId;
-    },
-    async handled() {
-      const { rows } = await pool.query(`SELECT stream_id, version, text FROM "${context}".notes ORDER BY seq`);
-      return rows;
-    },
-    async messages(status) {
-      const { rows } = await pool.query(`SELECT message_key, stream_version, reason FROM "${context}".consumer_messages WHERE status = $1 ORDER BY stream_version`, [status]);
-      return rows;
-    },
-    async start(overrides) {
-      const consumer = herald.consume({
-        transport,
-        name: 'notes',
-        source,
-        events: [Noted],
-        reorderWaitMs: 60_000,
-        handlers: {
-          async Noted(event, meta, { tx }) {
-            if (event.data.text.includes('poison')) throw new Error(`cannot note ${event.data.text}`);
-            await tx.query(`INSERT INTO "${context}".notes (stream_id, version, text) VALUES ($1, $2, $3)`, [meta.streamId, meta.streamVersion, event.data.text]);
-          },
-        },
-        ...overrides,
-      });
-      await herald.start();
-      return consumer;
-    },
-  };
-}
+import { park, retry } from '../../src/index.js';
+import { createPool, uniqueContext, waitFor } from '../helpers/db.js';
+import { noteTaker as setup } from '../helpers/note-taker.js';
 
 test('consumer: a stream arriving out of order is held and handled in version order; other streams flow', async (t) => {
   const s = await setup(t);
@@ -90,11 +15,11 @@ test('consumer: a stream arriving out of order is held and handled in version or
   await s.send('a', 2);
   await s.send('b', 1);
   await s.send('a', 3);
-  await waitFor(async () => (await s.handled()).length === 1, { message: 'b handled while a waits' });
+  await waitFor(async () => (await s.notes()).length === 1, { message: 'b handled while a waits' });
   await waitFor(async () => (await s.messages('held')).length === 2, { message: 'a@2 and a@3 held' });
   await s.send('a', 1);
   const rows = await waitFor(async () => {
-    const r = await s.handled();
+    const r = await s.notes();
     return r.length === 4 ? r : undefined;
   }, { message: 'a drained' });
   assert.deepEqual(rows.filter((r) => r.stream_id === 'a').map((r) => r.version), [1, 2, 3]);
@@ -102,8 +27,8 @@ test('consumer: a stream arriving out of order is held and handled in version or
   // A redelivery of something handled changes nothing.
   await s.send('a', 2);
   await s.send('b', 2);
-  await waitFor(async () => (await s.handled()).length === 5, { message: 'b@2' });
-  assert.equal((await s.handled()).filter((r) => r.stream_id === 'a').length, 3);
+  await waitFor(async () => (await s.notes()).length === 5, { message: 'b@2' });
+  assert.equal((await s.notes()).filter((r) => r.stream_id === 'a').length, 3);
 });
 
 test('consumer: a gap that does not close is parked after reorderWaitMs; retry accepts the gap, later versions follow', async (t) => {
@@ -121,7 +46,7 @@ test('consumer: a gap that does not close is parked after reorderWaitMs; retry a
   await waitFor(async () => (await s.messages('held')).length === 1, { message: 'g@4 still held behind it' });
   assert.equal((await consumer.messages.retry(parked[0]!.message_key)).status, 'retried');
   const rows = await waitFor(async () => {
-    const r = await s.handled();
+    const r = await s.notes();
     return r.length === 3 ? r : undefined;
   }, { message: 'g@3 and g@4 after the retry' });
   assert.deepEqual(rows.map((r) => r.version), [1, 3, 4]);
@@ -134,7 +59,7 @@ test('consumer: a gap that does not close is parked after reorderWaitMs; retry a
   await s.send('h', 4);
   await s.send('h', 2);
   const h = await waitFor(async () => {
-    const r = (await s.handled()).filter((x) => x.stream_id === 'h');
+    const r = (await s.notes()).filter((x) => x.stream_id === 'h');
     return r.length === 4 ? r : undefined;
   }, { message: 'h@2, h@3 and h@4 in order' });
   assert.deepEqual(h.map((r) => r.version), [1, 2, 3, 4]);
@@ -150,11 +75,11 @@ test('consumer: handler failures follow the policy (retries, then park); operato
       return failure.attempt < 3 ? retry({ delayMs: 10 }) : park('three strikes');
     },
   });
-  await s.send('p', 1, { text: 'poison' });
+  await s.send('p', 1, 'poison');
   await s.send('p', 2);
   await s.send('q', 1);
   await waitFor(async () => (await s.messages('parked')).length === 1, { message: 'p@1 parked' });
-  await waitFor(async () => (await s.handled()).some((r) => r.stream_id === 'q'), { message: 'q flows' });
+  await waitFor(async () => (await s.notes()).some((r) => r.stream_id === 'q'), { message: 'q flows' });
   assert.equal(attempts, 3);
   const [parked] = await s.messages('parked');
   assert.equal(parked!.reason, 'three strikes');
@@ -167,7 +92,7 @@ test('consumer: handler failures follow the policy (retries, then park); operato
   assert.equal(attempts, 4);
   await consumer.messages.skip(parked!.message_key, 'bad data, fixed by hand');
   const rows = await waitFor(async () => {
-    const r = (await s.handled()).filter((x) => x.stream_id === 'p');
+    const r = (await s.notes()).filter((x) => x.stream_id === 'p');
     return r.length === 1 ? r : undefined;
   }, { message: 'p@2 after the skip' });
   assert.equal(rows[0]!.version, 2);
@@ -177,14 +102,14 @@ test('consumer: handler failures follow the policy (retries, then park); operato
 test('consumer: unknown types (when set to park) and invalid payloads are parked with the reason, and hold back only their stream', async (t) => {
   const s = await setup(t);
   await s.start({ unknownTypes: 'park' });
-  await s.send('u', 1, { text: 'x' }, 'Unheard');
+  await s.send('u', 1, 'x', 'Unheard');
   await s.send('v', 1, { text: 42 });
   await s.send('w', 1);
   await waitFor(async () => (await s.messages('parked')).length === 2, { message: 'two parked' });
   const reasons = (await s.messages('parked')).map((m) => m.reason).sort();
   assert.match(reasons[0]!, /Invalid payload for event 'Noted' at text/);
   assert.match(reasons[1]!, /unknown event type 'Unheard'/);
-  await waitFor(async () => (await s.handled()).some((r) => r.stream_id === 'w'), { message: 'w flows' });
+  await waitFor(async () => (await s.notes()).some((r) => r.stream_id === 'w'), { message: 'w flows' });
 });
 
 test("consumer: startFrom 'arrival' starts a stream it never saw at the first version that arrives", async (t) => {
@@ -194,7 +119,7 @@ test("consumer: startFrom 'arrival' starts a stream it never saw at the first ve
   await s.send('late', 8);
   await s.send('late', 10);
   const rows = await waitFor(async () => {
-    const r = await s.handled();
+    const r = await s.notes();
     return r.length === 2 ? r : undefined;
   }, { message: 'late@7 and late@8' });
   assert.deepEqual(rows.map((r) => r.version), [7, 8]);
