@@ -84,7 +84,7 @@ async function parkedFlowBench(ctx: FailuresContext): Promise<BenchResult> {
   }
   const head = (await seeder.status()).head;
   await seeder.stop();
-  await pool.query(`VACUUM ANALYZE ${context}.events`);
+  for (const table of ['events', 'positions']) await pool.query(`VACUUM ANALYZE ${context}.${table}`);
   const others = (STREAMS - 1) * EVENTS_PER_STREAM;
   log(`parked flow: ${fmt(head)} events in ${STREAMS} streams, ${FLOW_ROUNDS} round(s)`);
 

@@ -253,7 +253,7 @@ async function seed(pool: pg.Pool, context: string): Promise<void> {
   await sequencer.stop();
   const status = await sequencer.status();
   if (status.head !== TOTAL || status.unsequenced !== 0) throw new Error(`sequencing left ${JSON.stringify(status)}`);
-  await pool.query(`VACUUM (ANALYZE) "${context}".events`);
+  for (const table of ['events', 'positions']) await pool.query(`VACUUM (ANALYZE) "${context}".${table}`);
   log(`  seeded and sequenced ${fmt(TOTAL)} events: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 

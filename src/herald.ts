@@ -366,7 +366,7 @@ export class Herald {
   /** Head of the log, open appends, and every subscription's position, lag, state and lease holder (all processes). */
   async status(): Promise<LogStatus> {
     const head = await readHead(this.pool, this.schema);
-    const { rows } = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.schema}.events WHERE event_number IS NULL`);
+    const { rows } = await this.pool.query<{ n: string }>(`SELECT (SELECT count(*) FROM ${this.schema}.log_head h JOIN ${this.schema}.events e ON e.id > h.sequenced_through) + (SELECT count(*) FROM ${this.schema}.log_head h, unnest(h.holes + h.recent_holes) r JOIN ${this.schema}.events e ON e.id >= lower(r) AND e.id < upper(r)) AS n`);
     return {
       context: this.context,
       head,

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { InvalidArgumentError, MalformedMessageError } from '../errors.js';
+import { eventsInOrder } from '../log/records.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Consumption, Delivery, Transport } from '../transports/transport.js';
 import { type Acknowledgement, decodeAcknowledgement } from './acknowledgement.js';
@@ -221,9 +222,9 @@ export class DeliveryJournal {
       throw new InvalidArgumentError('event', `expected an event number or an event id, got ${JSON.stringify(event)}`);
     }
     const { rows: found } = await this.pool.query<{ event_number: string; event_id: string; event_type: string; stream_id: string; created_at: Date; overdue: boolean }>(
-      `SELECT event_number, event_id, event_type, stream_id, created_at,
-              created_at < now() - $2 * interval '1 millisecond' AS overdue
-         FROM ${this.schema}.events WHERE ${byNumber ? 'event_number = $1' : 'event_id = $1::uuid'} AND event_number IS NOT NULL`,
+      `SELECT p.event_number, e.event_id, e.event_type, e.stream_id, e.created_at,
+              e.created_at < now() - $2 * interval '1 millisecond' AS overdue
+         FROM ${eventsInOrder(this.schema)} WHERE ${byNumber ? 'p.event_number = $1' : 'e.event_id = $1::uuid'}`,
       [event, this.flagAfterMs],
     );
     const row = found[0];
@@ -267,9 +268,9 @@ export class DeliveryJournal {
           GROUP BY c.consumer, c.from_number)
        SELECT cov.consumer, e.event_number, e.event_id, e.event_type, e.stream_id, e.created_at
          FROM cov, flag, unnest(int8multirange(int8range(cov.from_number, greatest(cov.from_number, flag.n + 1))) - cov.covered) AS gap,
-              LATERAL (SELECT * FROM ${this.schema}.events e
-                        WHERE e.event_number >= lower(gap) AND e.event_number < upper(gap)
-                        ORDER BY e.event_number LIMIT $3) e
+              LATERAL (SELECT p.event_number, e.event_id, e.event_type, e.stream_id, e.created_at FROM ${eventsInOrder(this.schema)}
+                        WHERE p.event_number >= lower(gap) AND p.event_number < upper(gap)
+                        ORDER BY p.event_number LIMIT $3) e
         ORDER BY e.event_number, cov.consumer
         LIMIT $3`,
       [this.flagAfterMs, options.consumer ?? null, limit],
@@ -289,8 +290,8 @@ export class DeliveryJournal {
    * reads only the events of the last `flagAfterMs`.
    */
   private flagLine(): string {
-    return `SELECT coalesce((SELECT event_number FROM ${this.schema}.events
-                               WHERE event_number IS NOT NULL AND created_at < now() - $1 * interval '1 millisecond'
-                               ORDER BY event_number DESC LIMIT 1), 0) AS n`;
+    return `SELECT coalesce((SELECT p.event_number FROM ${eventsInOrder(this.schema)}
+                               WHERE e.created_at < now() - $1 * interval '1 millisecond'
+                               ORDER BY p.event_number DESC LIMIT 1), 0) AS n`;
   }
 }

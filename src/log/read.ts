@@ -1,13 +1,13 @@
 import type { RecordedEvent } from '../events/types.js';
 import { queryNamed, type SqlExecutor } from '../sql/executor.js';
-import { EVENT_COLUMNS, type EventRow, toRecordedEvent } from './records.js';
+import { EVENT_COLUMNS, type EventRow, eventsInOrder, toRecordedEvent } from './records.js';
 
 /** Events with `eventNumber > after`, in log order, at most `limit`. Only sequenced events are read. */
 export async function readLog(executor: SqlExecutor, quotedSchema: string, after: number, limit: number): Promise<RecordedEvent[]> {
   const rows = await queryNamed<EventRow>(
     executor,
     `herald:read:${quotedSchema}`,
-    `SELECT ${EVENT_COLUMNS} FROM ${quotedSchema}.events WHERE event_number > $1 ORDER BY event_number LIMIT $2`,
+    `SELECT ${EVENT_COLUMNS} FROM ${eventsInOrder(quotedSchema)} WHERE p.event_number > $1 ORDER BY p.event_number LIMIT $2`,
     [after, limit],
   );
   return rows.map(toRecordedEvent);
@@ -25,7 +25,8 @@ export async function readStream(
   afterVersion = 0,
 ): Promise<RecordedEvent[]> {
   const { rows } = await executor.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM ${quotedSchema}.events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`,
+    `SELECT ${EVENT_COLUMNS} FROM ${quotedSchema}.events e LEFT JOIN ${quotedSchema}.positions p ON p.id = e.id
+      WHERE e.stream_id = $1 AND e.stream_version > $2 ORDER BY e.stream_version`,
     [streamId, afterVersion],
   );
   return rows.map(toRecordedEvent);
@@ -33,7 +34,7 @@ export async function readStream(
 
 /** One sequenced event by its number, or undefined. */
 export async function readEvent(executor: SqlExecutor, quotedSchema: string, eventNumber: number): Promise<RecordedEvent | undefined> {
-  const { rows } = await executor.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${quotedSchema}.events WHERE event_number = $1`, [eventNumber]);
+  const { rows } = await executor.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${eventsInOrder(quotedSchema)} WHERE p.event_number = $1`, [eventNumber]);
   return rows[0] ? toRecordedEvent(rows[0]) : undefined;
 }
 

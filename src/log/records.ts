@@ -1,10 +1,21 @@
 import type { CustomMetadata, RecordedEvent } from '../events/types.js';
 
-/** The columns every read of the log selects, in the order {@link toRecordedEvent} expects. */
+/**
+ * The columns every read of the log selects, in the order {@link toRecordedEvent} expects: an
+ * event's row is `events e`, its number is in `positions p` (see {@link eventsInOrder}).
+ */
 export const EVENT_COLUMNS =
-  'event_number, event_id, stream_id, stream_version, event_type, data, metadata, causation_id, correlation_id, created_at';
+  'p.event_number, e.event_id, e.stream_id, e.stream_version, e.event_type, e.data, e.metadata, e.causation_id, e.correlation_id, e.created_at';
 
-/** A row of `events` as `pg` returns it (bigint arrives as a string). */
+/**
+ * The log in order: `positions p` (event number → row id, written by the sequencer) joined to
+ * `events e`. Filter and order on `p.event_number`.
+ */
+export function eventsInOrder(quotedSchema: string): string {
+  return `${quotedSchema}.positions p JOIN ${quotedSchema}.events e ON e.id = p.id`;
+}
+
+/** A row of `events` with its number as `pg` returns it (bigint arrives as a string; the number is null until sequenced). */
 export interface EventRow {
   event_number: string | number | null;
   event_id: string;

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { eventsInOrder } from '../log/records.js';
 import { cloudEventPrefix, cloudEventText, type EventText } from '../transports/cloudevents.js';
 import type { OutgoingMessage } from '../transports/transport.js';
 
@@ -24,12 +25,12 @@ export interface RelayPage {
 export async function readMessages(pool: pg.Pool, schema: string, context: string, after: number, limit: number): Promise<RelayPage> {
   const { rows } = await pool.query<PageRow>({
     name: `herald:relay-page:${schema}`,
-    text: `SELECT event_number::text AS n, event_id::text AS id, stream_id, stream_version::text AS v, event_type AS type,
-                  data::text AS data, metadata::text AS meta, causation_id AS causation, correlation_id AS correlation,
-                  (extract(epoch FROM created_at) * 1000)::float8 AS ms
-             FROM ${schema}.events
-            WHERE event_number > $1 AND event_number IS NOT NULL
-            ORDER BY event_number LIMIT $2`,
+    text: `SELECT p.event_number::text AS n, e.event_id::text AS id, e.stream_id, e.stream_version::text AS v, e.event_type AS type,
+                  e.data::text AS data, e.metadata::text AS meta, e.causation_id AS causation, e.correlation_id AS correlation,
+                  (extract(epoch FROM e.created_at) * 1000)::float8 AS ms
+             FROM ${eventsInOrder(schema)}
+            WHERE p.event_number > $1
+            ORDER BY p.event_number LIMIT $2`,
     values: [after, limit],
   });
   const prefix = cloudEventPrefix(context);

@@ -30,6 +30,9 @@ export function schemaNames(schema: string): SchemaNames {
  *   the previous one is visible — the property the sequencer's per-stream order rests on.
  * - `sequence_events()`: stamps visible, unsequenced rows in insertion order and notifies once.
  * - `subscriptions`: checkpoint, lease and state of every named subscription of this log.
+ *
+ * v5 makes `events` insert-only: event numbers move to `positions (event_number, id)`, which the
+ * sequencer inserts into, and `events.event_number` is dropped (see v5).
  */
 export const migrations: readonly Migration[] = [
   {
@@ -296,6 +299,212 @@ ALTER TABLE ${s}.subscriptions
 -- A parked event's history keeps its latest attempts; the count goes on past them.
 ALTER TABLE ${s}.parked_events ADD COLUMN attempt_count integer NOT NULL DEFAULT 0;
 UPDATE ${s}.parked_events SET attempt_count = jsonb_array_length(attempts);
+`,
+  },
+  {
+    version: 5,
+    name: 'insert-only positions: the sequencer no longer rewrites events',
+    sql: ({ schema: s, literal }) => `
+-- Wait for the appends in flight and hold new ones (and any sequencer) off until this commits:
+-- afterwards every row of events is committed or dead, none in flight.
+LOCK TABLE ${s}.log_head IN EXCLUSIVE MODE;
+LOCK TABLE ${s}.events IN ACCESS EXCLUSIVE MODE;
+
+-- The log's order, apart from the events: one narrow row per sequenced event, only ever inserted.
+-- Stamping an event used to UPDATE its row (a new version of the whole row, a new entry in every
+-- index of events); now it is one small insert here.
+CREATE TABLE ${s}.positions (
+  event_number bigint NOT NULL,
+  id           bigint NOT NULL,
+  CONSTRAINT positions_pkey PRIMARY KEY (event_number),
+  CONSTRAINT positions_id_key UNIQUE (id)
+);
+-- Numbers already given keep their value. Committed events not sequenced yet take the next ones,
+-- in insertion order, as the sequencer would have given them.
+INSERT INTO ${s}.positions (event_number, id)
+SELECT event_number, id FROM ${s}.events WHERE event_number IS NOT NULL;
+INSERT INTO ${s}.positions (event_number, id)
+SELECT (SELECT coalesce(max(event_number), 0) FROM ${s}.positions) + row_number() OVER (ORDER BY id), id
+  FROM ${s}.events WHERE event_number IS NULL;
+
+-- What the sequencer has looked at: every id up to sequenced_through is sequenced, rolled back,
+-- or a hole: an id it skipped because its row was not visible (in flight, or rolled back). Holes
+-- are looked at again on every pass and forgotten once the transaction that took them is over
+-- (see sequence_events()). Two generations: holes (its transactions all older than holes_xid)
+-- and recent_holes (older than recent_xid, gathering since recent_since).
+ALTER TABLE ${s}.log_head
+  ADD COLUMN sequenced_through bigint         NOT NULL DEFAULT 0,
+  ADD COLUMN holes             int8multirange NOT NULL DEFAULT '{}',
+  ADD COLUMN holes_xid         xid8,
+  ADD COLUMN recent_holes      int8multirange NOT NULL DEFAULT '{}',
+  ADD COLUMN recent_xid        xid8,
+  ADD COLUMN recent_since      timestamptz;
+UPDATE ${s}.log_head SET
+  sequenced_at = CASE WHEN last_event_number = (SELECT coalesce(max(event_number), 0) FROM ${s}.positions) THEN sequenced_at ELSE now() END,
+  last_event_number = (SELECT coalesce(max(event_number), 0) FROM ${s}.positions),
+  sequenced_through = (SELECT coalesce(max(id), 0) FROM ${s}.events);
+
+DROP INDEX ${s}.events_unsequenced_idx;
+-- Also drops events_event_number_key. Code still reading events.event_number fails loudly.
+ALTER TABLE ${s}.events DROP COLUMN event_number;
+-- The sequencer's scan (ids past sequenced_through, and holes) and the join from positions.
+CREATE INDEX events_id_idx ON ${s}.events (id);
+
+-- The appends as in v1, with one addition: the transaction takes its transaction id before its
+-- rows take their ids (nextval), which the sequencer's hole bookkeeping relies on.
+CREATE OR REPLACE FUNCTION ${s}.append_events(p_stream text, p_expected bigint, p_events jsonb)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_current bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('herald:' || ${literal}), hashtext(p_stream));
+  PERFORM pg_current_xact_id(); -- before the INSERT takes the rows' ids (its own PERFORM: plpgsql's fast path)
+  -- A new statement, so a new snapshot (READ COMMITTED): sees every append that committed before the lock.
+  SELECT coalesce(max(stream_version), 0) INTO v_current FROM ${s}.events WHERE stream_id = p_stream;
+  IF (p_expected >= 0 AND v_current <> p_expected) OR (p_expected = -2 AND v_current = 0) THEN
+    RAISE EXCEPTION 'wrong expected version' USING ERRCODE = 'HE001', DETAIL = v_current::text;
+  END IF;
+  INSERT INTO ${s}.events (event_id, stream_id, stream_version, event_type, data, metadata, causation_id, correlation_id)
+  SELECT (e->>'id')::uuid, p_stream, v_current + i, e->>'type', e->'data', coalesce(e->'metadata', '{}'),
+         e->>'causation', e->>'correlation'
+  FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(e, i);
+  RETURN v_current + jsonb_array_length(p_events);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION ${s}.append_event(p_stream text, p_expected bigint, p_id uuid, p_type text, p_data jsonb,
+                                             p_metadata jsonb, p_causation text, p_correlation text)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_current bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('herald:' || ${literal}), hashtext(p_stream));
+  PERFORM pg_current_xact_id(); -- before the INSERT takes the rows' ids (its own PERFORM: plpgsql's fast path)
+  SELECT coalesce(max(stream_version), 0) INTO v_current FROM ${s}.events WHERE stream_id = p_stream;
+  IF (p_expected >= 0 AND v_current <> p_expected) OR (p_expected = -2 AND v_current = 0) THEN
+    RAISE EXCEPTION 'wrong expected version' USING ERRCODE = 'HE001', DETAIL = v_current::text;
+  END IF;
+  INSERT INTO ${s}.events (event_id, stream_id, stream_version, event_type, data, metadata, causation_id, correlation_id)
+  VALUES (p_id, p_stream, v_current + 1, p_type, p_data, p_metadata, p_causation, p_correlation);
+  RETURN v_current + 1;
+END
+$fn$;
+
+-- Gives up to p_limit committed, unsequenced events the next event numbers: the visible ones
+-- among the holes, then the visible ones past sequenced_through, in id order. Ids it passes over
+-- (not visible) become holes. Why nothing is skipped:
+-- - A hole's transaction T took its transaction id before the id (see append_event), so before the
+--   snapshot that found the hole, so before this pass took its own transaction id X (after that
+--   snapshot). Once the oldest running transaction is younger than X, T is over: a hole still
+--   invisible then was rolled back and is forgotten.
+-- - Per-stream order: version n+1 of a stream is appended only after version n committed, so a
+--   snapshot that sees n+1 sees n, and n has the lower id: n is numbered first (or was already).
+-- Concurrent sequencers queue on an advisory lock (one key, so it never matches the appends'
+-- two-key stream locks; it takes no transaction id); what they read after it comes from a fresh
+-- snapshot, so no event is numbered twice.
+CREATE OR REPLACE FUNCTION ${s}.sequence_events(p_limit integer, p_channel text, OUT stamped bigint, OUT head bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  h           record;          -- the log_head row
+  v_xmin      xid8;
+  v_found     bigint[];        -- visible events among the holes, in id order
+  v_new       bigint[];        -- visible events past sequenced_through, in id order
+  v_take      integer;
+  v_through   bigint;
+  v_truncated boolean := false;
+  v_holes     int8multirange;
+  v_recent    int8multirange;
+  v_gaps      int8multirange := '{}';
+BEGIN
+  IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+    RAISE EXCEPTION 'sequence_events() must run in a transaction of its own';
+  END IF;
+  -- One sequencer at a time (see above).
+  PERFORM pg_advisory_xact_lock(hashtext('herald:sequencer:' || ${literal}));
+  SELECT * INTO h FROM ${s}.log_head;
+  head := h.last_event_number;
+  stamped := 0;
+  -- Nothing to do, the common idle case: one index probe (max() reads the index from its end).
+  IF isempty(h.holes) AND isempty(h.recent_holes) AND coalesce((SELECT max(id) FROM ${s}.events), 0) <= h.sequenced_through THEN
+    RETURN;
+  END IF;
+  -- Taken before the snapshot below: a transaction over by now is over in that snapshot.
+  v_xmin := pg_snapshot_xmin(pg_current_snapshot());
+  -- One snapshot for both: if it sees a stream's version n+1, it sees version n.
+  SELECT coalesce(array_agg(id ORDER BY id) FILTER (WHERE hole), '{}'), coalesce(array_agg(id ORDER BY id) FILTER (WHERE NOT hole), '{}')
+    INTO v_found, v_new
+    FROM (SELECT e.id, true AS hole
+            FROM unnest(h.holes + h.recent_holes) AS r JOIN ${s}.events e ON e.id >= lower(r) AND e.id < upper(r)
+          UNION ALL
+          (SELECT id, false FROM ${s}.events WHERE id > h.sequenced_through ORDER BY id LIMIT p_limit)) AS c;
+  IF cardinality(v_found) > p_limit THEN
+    v_found := v_found[1:p_limit];
+    v_truncated := true;
+  END IF;
+  v_take := least(cardinality(v_new), p_limit - cardinality(v_found));
+  v_new := v_new[1:v_take];
+  stamped := cardinality(v_found) + v_take;
+  v_through := CASE WHEN v_take > 0 THEN v_new[v_take] ELSE h.sequenced_through END;
+
+  v_holes := h.holes;
+  v_recent := h.recent_holes;
+  IF cardinality(v_found) > 0 THEN
+    SELECT v_holes - m, v_recent - m INTO v_holes, v_recent
+      FROM (SELECT range_agg(int8range(id, id, '[]')) AS m FROM unnest(v_found) AS id) AS d;
+  END IF;
+  IF NOT v_truncated THEN
+    -- Every visible hole was stamped: the rest is invisible, for good once its transactions are over.
+    IF v_xmin > h.holes_xid THEN v_holes := '{}'; END IF;
+    IF v_xmin > h.recent_xid THEN v_recent := '{}'; END IF;
+  END IF;
+  IF isempty(v_holes) THEN
+    v_holes := v_recent;
+    h.holes_xid := h.recent_xid;
+    v_recent := '{}';
+  ELSIF NOT isempty(v_recent) AND h.recent_since < now() - interval '1 second' THEN
+    -- A transaction stays open: fold the recent holes into the older ones, which change rarely.
+    v_holes := v_holes + v_recent;
+    h.holes_xid := greatest(h.holes_xid, h.recent_xid);
+    v_recent := '{}';
+  END IF;
+  IF isempty(v_recent) THEN
+    h.recent_since := NULL;
+  END IF;
+  -- Ids passed over on the way to v_through: not visible (in flight, or rolled back).
+  IF v_through - h.sequenced_through > v_take THEN
+    SELECT int8multirange(int8range(h.sequenced_through, v_through, '(]')) - range_agg(int8range(id, id, '[]'))
+      INTO v_gaps FROM unnest(v_new) AS id;
+    v_recent := v_recent + v_gaps;
+    -- This transaction's id, taken after the snapshot that found the gaps.
+    h.recent_xid := pg_current_xact_id();
+    h.recent_since := coalesce(h.recent_since, now());
+  END IF;
+
+  IF stamped > 0 OR v_holes <> h.holes OR v_recent <> h.recent_holes THEN
+    WITH stamp AS (
+      INSERT INTO ${s}.positions (event_number, id)
+      SELECT head + n, id FROM unnest(v_found || v_new) WITH ORDINALITY AS t(id, n)
+    )
+    UPDATE ${s}.log_head l SET
+      last_event_number = head + stamped,
+      sequenced_at      = CASE WHEN stamped > 0 THEN now() ELSE l.sequenced_at END,
+      sequenced_through = v_through,
+      -- An unchanged value keeps its stored copy (a large one is not written again).
+      holes             = CASE WHEN l.holes = v_holes THEN l.holes ELSE v_holes END,
+      holes_xid         = h.holes_xid,
+      recent_holes      = CASE WHEN l.recent_holes = v_recent THEN l.recent_holes ELSE v_recent END,
+      recent_xid        = h.recent_xid,
+      recent_since      = h.recent_since;
+  END IF;
+  IF stamped > 0 THEN
+    head := head + stamped;
+    PERFORM pg_notify(p_channel, 's' || head::text);
+  END IF;
+END
+$fn$;
+
+-- Subscriptions wake up for the events numbered above.
+SELECT pg_notify('herald_' || ${literal}, 's' || last_event_number::text) FROM ${s}.log_head;
 `,
   },
 ];

@@ -76,8 +76,9 @@ export class ConsistencyWaiters {
     const expired = Date.now() >= waiter.deadline;
     if (waiter.target === undefined) {
       const { rows } = await this.pool.query<{ max: string | null; unsequenced: string }>(
-        `SELECT max(event_number) AS max, count(*) FILTER (WHERE event_number IS NULL) AS unsequenced
-           FROM ${this.quotedSchema}.events WHERE event_id = ANY($1::uuid[])`,
+        `SELECT max(p.event_number) AS max, count(*) FILTER (WHERE p.event_number IS NULL) AS unsequenced
+           FROM ${this.quotedSchema}.events e LEFT JOIN ${this.quotedSchema}.positions p ON p.id = e.id
+          WHERE e.event_id = ANY($1::uuid[])`,
         [waiter.eventIds],
       );
       const row = rows[0];

@@ -31,7 +31,8 @@ describe('failure handling', () => {
   };
   const statusOf = async (herald: Herald, name: string) => (await herald.status()).subscriptions.find((s) => s.name === name)!;
   const numberOf = async (stream: string, version: number) => {
-    const { rows } = await pool.query(`SELECT event_number::int AS n FROM "${context}".events WHERE stream_id = $1 AND stream_version = $2`, [
+    const { rows } = await pool.query(`SELECT p.event_number::int AS n FROM "${context}".events e JOIN "${context}".positions p ON p.id = e.id
+        WHERE e.stream_id = $1 AND e.stream_version = $2`, [
       stream,
       version,
     ]);

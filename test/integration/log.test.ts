@@ -13,6 +13,7 @@ import {
   type SqlExecutor,
   WrongExpectedVersionError,
 } from '../../src/index.js';
+import { migrate } from '../../src/schema/migrate.js';
 import { migrations } from '../../src/schema/migrations.js';
 import { createPool, dropContext, uniqueContext } from '../helpers/db.js';
 
@@ -34,6 +35,12 @@ describe('event log', () => {
   });
 
   const count = async (sql: string, values: unknown[] = []) => Number((await pool.query(sql, values)).rows[0].n);
+  const waitUntil = async (condition: () => Promise<boolean>) => {
+    for (let deadline = Date.now() + 10_000; !(await condition()); ) {
+      if (Date.now() > deadline) assert.fail('timed out');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
 
   it('migrates idempotently, and concurrently from several processes', async () => {
     const other = uniqueContext('mig');
@@ -237,6 +244,110 @@ describe('event log', () => {
       client.release();
     }
     assert.deepEqual(await herald.readStream('strong-outside'), []);
+  });
+
+  it('upgrades a v4 log to v5: numbers given stay, committed unsequenced events and appends in flight are numbered next', async () => {
+    const old = uniqueContext('v4');
+    const v4 = migrations.filter((m) => m.version <= 4);
+    const writer = createHerald({ pool, context: old });
+    const sequenceAtV4 = () => pool.query(`SELECT * FROM "${old}".sequence_events(1000, 'unused')`);
+    try {
+      await migrate(pool, old, v4);
+      const event = (i: number) => ({ type: 'Counted', data: { i } });
+      for (let i = 0; i < 5; i++) await writer.append(`stream-${i % 2}`, [event(i), event(i + 100)]);
+      await sequenceAtV4();
+      await writer.append('stream-0', [event(10)]); // committed, not sequenced
+      await writer.append('stream-2', [event(11), event(12)]);
+      const { rows: before } = await pool.query<{ event_id: string; event_number: string | null }>(
+        `SELECT event_id, event_number FROM "${old}".events ORDER BY id`,
+      );
+      assert.equal(before.filter((r) => r.event_number !== null).length, 10);
+
+      // An append in flight while the upgrade starts: the upgrade waits for it.
+      const client = await pool.connect();
+      let inFlight: string;
+      try {
+        await client.query('BEGIN');
+        inFlight = (await writer.append(client, 'stream-1', [event(13)])).eventIds[0]!;
+        const upgrading = migrate(pool, old);
+        await new Promise((r) => setTimeout(r, 200));
+        await client.query('COMMIT');
+        assert.deepEqual((await upgrading).applied, [5]);
+      } finally {
+        client.release();
+      }
+
+      const log = await writer.readLog(0, 1000);
+      assert.deepEqual(
+        log.map((e) => e.metadata.eventNumber),
+        Array.from({ length: 14 }, (_, i) => i + 1),
+        'gapless',
+      );
+      const numberOf = new Map(log.map((e) => [e.metadata.eventId, e.metadata.eventNumber]));
+      for (const row of before.filter((r) => r.event_number !== null)) {
+        assert.equal(numberOf.get(row.event_id), Number(row.event_number), 'a number given at v4 is kept');
+      }
+      assert.deepEqual(
+        before.filter((r) => r.event_number === null).map((r) => numberOf.get(r.event_id)),
+        [11, 12, 13],
+        'committed unsequenced events numbered next, in insertion order',
+      );
+      assert.equal(numberOf.get(inFlight), 14);
+      assert.deepEqual(
+        (await writer.readStream('stream-1')).map((e) => e.metadata.eventNumber),
+        log.filter((e) => e.metadata.streamId === 'stream-1').map((e) => e.metadata.eventNumber),
+      );
+
+      // And the log goes on from there.
+      await writer.append('stream-3', [event(20)]);
+      const runtime = createHerald({ pool, context: old });
+      await runtime.start();
+      try {
+        const status = await runtime.status();
+        assert.equal(status.unsequenced, 0);
+        assert.equal(status.head, 15);
+        assert.equal(((await runtime.readLog(14, 10))[0]?.data as { i: number } | undefined)?.i, 20);
+      } finally {
+        await runtime.stop();
+      }
+    } finally {
+      await dropContext(pool, old);
+    }
+  });
+
+  it('forgets the ids of rolled-back appends once their transactions are over', async () => {
+    const sequencing = createHerald({ pool, context });
+    await sequencing.start();
+    try {
+      // A rolled-back append below committed ones: its id is a hole the sequencer looks at until
+      // its transaction is over, then drops.
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await herald.append(client, 'rolled-back', [OrderPlaced.create({ orderId: 'rb', qty: 1 })]);
+        const later = await herald.append('after-rollback', [OrderPlaced.create({ orderId: 'ar', qty: 1 })]);
+        await waitUntil(async () => (await herald.readStream('after-rollback')).some((e) => e.metadata.eventId === later.eventIds[0] && e.metadata.eventNumber > 0));
+        const { rows } = await pool.query(`SELECT holes::text || recent_holes::text AS holes FROM "${context}".log_head`);
+        assert.notEqual(rows[0].holes, '{}{}', 'the open transaction\'s id is a hole');
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+      await herald.append('after-rollback', [OrderPlaced.create({ orderId: 'ar2', qty: 1 })]);
+      await waitUntil(async () => {
+        const { rows } = await pool.query(`SELECT holes::text || recent_holes::text AS holes FROM "${context}".log_head`);
+        return rows[0].holes === '{}{}' && (await sequencing.status()).unsequenced === 0;
+      });
+      await assert.rejects(
+        sequencing.transaction(async (tx) => {
+          await tx.query(`SELECT pg_current_xact_id()`);
+          await tx.query(`SELECT * FROM "${context}".sequence_events(10, 'unused')`);
+        }),
+        /must run in a transaction of its own/,
+      );
+    } finally {
+      await sequencing.stop();
+    }
   });
 
   it('numbers events gaplessly in commit order once sequenced', async () => {

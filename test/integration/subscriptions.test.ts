@@ -236,7 +236,8 @@ describe('subscriptions', () => {
     const writer = make();
     await appendN(writer, 5, 'fail-stream');
     await sequencedHead(writer);
-    const { rows } = await pool.query(`SELECT event_number::int AS n FROM "${context}".events WHERE stream_id = 'fail-stream' AND stream_version = 3`);
+    const { rows } = await pool.query(`SELECT p.event_number::int AS n FROM "${context}".events e JOIN "${context}".positions p ON p.id = e.id
+        WHERE e.stream_id = 'fail-stream' AND e.stream_version = 3`);
     const poison: number = rows[0].n;
     const reader = make().subscribe({
       name: 'failing',

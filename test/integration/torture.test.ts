@@ -178,9 +178,10 @@ async function switchOffNoSkip(pool: pg.Pool, context: string): Promise<void> {
     CREATE FUNCTION ${s}.sequence_events(p_limit integer, p_channel text, OUT stamped bigint, OUT head bigint)
     LANGUAGE plpgsql AS $fn$
     BEGIN
-      UPDATE ${s}.events SET event_number = id WHERE event_number IS NULL;
+      INSERT INTO ${s}.positions (event_number, id)
+      SELECT id, id FROM ${s}.events e WHERE NOT EXISTS (SELECT 1 FROM ${s}.positions p WHERE p.id = e.id);
       GET DIAGNOSTICS stamped = ROW_COUNT;
-      SELECT coalesce(max(event_number), 0) INTO head FROM ${s}.events;
+      SELECT coalesce(max(event_number), 0) INTO head FROM ${s}.positions;
       IF stamped > 0 THEN
         UPDATE ${s}.log_head SET last_event_number = head;
         PERFORM pg_notify(p_channel, 's' || head::text);
