@@ -4,7 +4,7 @@
  * stay within the window, a failing broker makes the relay unhealthy until it resumes, in order;
  * a message the broker refuses for good is parked (with a real NATS and its max_payload too).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHerald, type NewEvent } from '../../src/index.js';
 import { TransportError } from '../../src/errors.js';
@@ -44,20 +44,26 @@ class MemoryTransport implements Transport {
   async close(): Promise<void> {}
 }
 
-test('relay: the CloudEvents PostgreSQL builds decode exactly like encodeCloudEvent; window and order hold', async (t) => {
+/** A context of its own for one test, with its Herald; stopped and dropped after the test. */
+async function relayWorld(t: TestContext, prefix: string) {
   const pool = createPool(6);
-  const context = uniqueContext('rly');
+  const context = uniqueContext(prefix);
   const herald = createHerald({ pool, context, pollMs: 50 });
   await herald.migrate();
-  const transport = new MemoryTransport();
-  herald.relay({ transport, window: 40, pages: 4, collectAcknowledgements: false });
-  let spanned = 0;
-  herald.telemetry.on('relay:publish:stop', (e) => (spanned += e.metadata.messages));
   t.after(async () => {
     await herald.stop();
     await dropContext(pool, context);
     await pool.end();
   });
+  return { pool, context, herald };
+}
+
+test('relay: the CloudEvents PostgreSQL builds decode exactly like encodeCloudEvent; window and order hold', async (t) => {
+  const { context, herald } = await relayWorld(t, 'rly');
+  const transport = new MemoryTransport();
+  herald.relay({ transport, window: 40, pages: 4, collectAcknowledgements: false });
+  let spanned = 0;
+  herald.telemetry.on('relay:publish:stop', (e) => (spanned += e.metadata.messages));
   const samples: NewEvent[] = [
     { type: 'Plain', data: { a: 1 } },
     { type: 'Nested', data: { list: [1, 'two', null, { deep: true }], text: 'ünïcødé ✓ "quoted" \\ back' }, causationId: 'c-1', correlationId: 'k-1' },
@@ -81,17 +87,9 @@ test('relay: the CloudEvents PostgreSQL builds decode exactly like encodeCloudEv
 });
 
 test('relay: while the broker fails the relay is unhealthy and publishes nothing twice out of order; then it resumes', async (t) => {
-  const pool = createPool(6);
-  const context = uniqueContext('rly');
-  const herald = createHerald({ pool, context, pollMs: 50 });
-  await herald.migrate();
+  const { herald } = await relayWorld(t, 'rly');
   const transport = new MemoryTransport();
   const relay = herald.relay({ transport, window: 20, collectAcknowledgements: false });
-  t.after(async () => {
-    await herald.stop();
-    await dropContext(pool, context);
-    await pool.end();
-  });
   await herald.start();
   for (let i = 0; i < 30; i++) await herald.append(`s-${i % 3}`, { type: 'E', data: { i } });
   await waitFor(() => transport.published.length === 30, { message: 'first 30' });
@@ -109,20 +107,12 @@ test('relay: while the broker fails the relay is unhealthy and publishes nothing
 });
 
 test('relay: a message the broker refuses is parked; its stream waits behind it, others flow; a retry publishes it and the rest in order', async (t) => {
-  const pool = createPool(6);
-  const context = uniqueContext('rly');
-  const herald = createHerald({ pool, context, pollMs: 50 });
-  await herald.migrate();
+  const { herald } = await relayWorld(t, 'rly');
   const transport = new MemoryTransport();
   transport.refuse = (m) => m.type === 'Huge';
   const relay = herald.relay({ transport, window: 8, collectAcknowledgements: false });
   const refused: number[] = [];
   herald.on('messageRefused', ({ message }) => refused.push(message.number));
-  t.after(async () => {
-    await herald.stop();
-    await dropContext(pool, context);
-    await pool.end();
-  });
   await herald.start();
   await herald.append('a', [{ type: 'E', data: { i: 1 } }, { type: 'Huge', data: { i: 2 } }, { type: 'E', data: { i: 3 } }]);
   for (let i = 1; i <= 3; i++) await herald.append('b', { type: 'E', data: { i } });
@@ -149,18 +139,10 @@ test('relay: a message the broker refuses is parked; its stream waits behind it,
 });
 
 test("relay: with parking 'message' a refused message is parked and its stream goes on; a skip resolves it", async (t) => {
-  const pool = createPool(6);
-  const context = uniqueContext('rly');
-  const herald = createHerald({ pool, context, pollMs: 50 });
-  await herald.migrate();
+  const { herald } = await relayWorld(t, 'rly');
   const transport = new MemoryTransport();
   transport.refuse = (m) => m.type === 'Huge';
   const relay = herald.relay({ transport, window: 8, parking: 'message', collectAcknowledgements: false });
-  t.after(async () => {
-    await herald.stop();
-    await dropContext(pool, context);
-    await pool.end();
-  });
   await herald.start();
   await herald.append('a', [{ type: 'Huge', data: {} }, { type: 'E', data: {} }]);
   await waitFor(() => transport.published.some((m) => m.type === 'E'), { message: 'a@2 published past the refused a@1' });
@@ -173,18 +155,10 @@ test("relay: with parking 'message' a refused message is parked and its stream g
 
 test('relay on NATS: an event over max_payload is parked with the broker error while later events flow', async (t) => {
   if (!(await requireBroker('nats', t))) return;
-  const pool = createPool(6);
-  const context = uniqueContext('rlyn');
-  const herald = createHerald({ pool, context, pollMs: 50 });
-  await herald.migrate();
+  const { herald } = await relayWorld(t, 'rlyn');
   const transport = nats({});
   const relay = herald.relay({ transport, window: 40, collectAcknowledgements: false });
-  t.after(async () => {
-    await herald.stop();
-    await transport.close();
-    await dropContext(pool, context);
-    await pool.end();
-  });
+  t.after(() => transport.close());
   await herald.start();
   await herald.append('big', { type: 'Small', data: { n: 1 } });
   await herald.append('big', { type: 'Huge', data: { blob: 'x'.repeat(1_100_000) } }); // NATS's default max_payload is 1 MB
