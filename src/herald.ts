@@ -16,6 +16,7 @@ import { Inbox } from './inbox/inbox.js';
 import { ParkedEvents } from './parking/operator.js';
 import { appendToStream, prepareEvents, validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
 import { readOpenAppends } from './log/open-appends.js';
+import { LogPages } from './log/pages.js';
 import { readHead, readLog, readStream } from './log/read.js';
 import { Sequencer } from './log/sequencer.js';
 import { Listener } from './runtime/listener.js';
@@ -72,6 +73,8 @@ export class Herald {
   private readonly logger: Logger;
   private readonly leaseTtlMs: number;
   private readonly pollMs: number;
+  /** Pages of the log its subscriptions share. */
+  private readonly pages: LogPages;
   private readonly sequencer: Sequencer | undefined;
   private readonly runners = new Map<string, SubscriptionRunner>();
   private readonly scopes = new WeakMap<object, TransactionScope>();
@@ -116,6 +119,7 @@ export class Herald {
     this.logger = options.logger ?? silentLogger;
     this.leaseTtlMs = positive('leaseTtlMs', options.leaseTtlMs, 15_000);
     this.pollMs = positive('pollMs', options.pollMs, 500);
+    this.pages = new LogPages(this.pool, this.schema);
     this.processId = options.processId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.registry = buildRegistry(options.events ?? []);
     const sequencer = options.sequencer ?? true;
@@ -252,6 +256,7 @@ export class Herald {
       this.pool,
       this.schema,
       lease,
+      this.pages,
       { leaseTtlMs: this.leaseTtlMs, pollMs: this.pollMs },
       this.logger,
       this.runnerHooks(),

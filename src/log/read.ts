@@ -4,13 +4,17 @@ import { EVENT_COLUMNS, type EventRow, eventsInOrder, toRecordedEvent } from './
 
 /** Events with `eventNumber > after`, in log order, at most `limit`. Only sequenced events are read. */
 export async function readLog(executor: SqlExecutor, quotedSchema: string, after: number, limit: number): Promise<RecordedEvent[]> {
-  const rows = await queryNamed<EventRow>(
+  return (await readLogRows(executor, quotedSchema, after, limit)).map(toRecordedEvent);
+}
+
+/** The rows behind {@link readLog}. */
+export function readLogRows(executor: SqlExecutor, quotedSchema: string, after: number, limit: number): Promise<EventRow[]> {
+  return queryNamed<EventRow>(
     executor,
     `herald:read:${quotedSchema}`,
     `SELECT ${EVENT_COLUMNS} FROM ${eventsInOrder(quotedSchema)} WHERE p.event_number > $1 ORDER BY p.event_number LIMIT $2`,
     [after, limit],
   );
-  return rows.map(toRecordedEvent);
 }
 
 /**

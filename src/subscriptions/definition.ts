@@ -72,6 +72,14 @@ export interface SubscriptionDefinition {
   /** A handler that has not settled after this long fails with `HandlerTimeoutError`. Default 30 000 ms. */
   readonly handlerTimeoutMs?: number;
   /**
+   * When handlers did not write to the database (no transaction was opened), the checkpoint of an
+   * eventual subscription is written at most this often instead of after every batch: a crash
+   * then re-delivers at most this much, which such handlers see anyway (their effects are outside
+   * the database, at least once). Batches that wrote move it in their own transaction, always.
+   * `0` writes it after every batch. Default 100 ms.
+   */
+  readonly checkpointAfterMs?: number;
+  /**
    * When the error policy says `stop`, restart by itself with backoff (any process that has the
    * subscription registered takes it when due). Without it, a stopped subscription stays failed
    * until an operator calls `herald.subscriptions.restart(name)`.
@@ -160,5 +168,7 @@ export function checkSubscription(definition: SubscriptionDefinition): string {
     const value = definition[field];
     if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)) fail(`${field} must be a positive number, got ${JSON.stringify(value)}`);
   }
+  const every = definition.checkpointAfterMs;
+  if (every !== undefined && (typeof every !== 'number' || !Number.isFinite(every) || every < 0)) fail(`checkpointAfterMs must be a number ≥ 0, got ${JSON.stringify(every)}`);
   return name;
 }

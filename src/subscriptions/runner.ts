@@ -3,7 +3,7 @@ import { describe, HandlerSqlError, HandlerTimeoutError, SubscriptionInitError }
 import type { RecordedEvent } from '../events/types.js';
 import { handlerOutcome } from '../handlers/failure.js';
 import { defaultErrorPolicy, type ErrorPolicy } from '../handlers/policy.js';
-import { readLog } from '../log/read.js';
+import type { LogPages } from '../log/pages.js';
 import { ParkingStore } from '../parking/store.js';
 import type { Logger } from '../runtime/logger.js';
 import { Watchdog } from '../runtime/watchdog.js';
@@ -31,9 +31,16 @@ import { type FailureVerdict, LogLoop } from './loop.js';
  */
 export class SubscriptionRunner extends LogLoop implements FailureHost {
   private position = 0;
+  /** The checkpoint as stored; behind `position` while a deferred checkpoint waits (see `checkpointAfterMs`). */
+  private stored = 0;
+  /** When the position first moved past `stored` without writing it; undefined when they match. */
+  private unflushedSince: number | undefined;
+  private readonly checkpointAfterMs: number;
   private readonly failures: SubscriptionFailures;
   /** Checkpoint written in the open transaction; becomes `position` when it commits. */
   private pendingPosition: number | undefined;
+  /** Whether `pendingPosition` was written (and becomes `stored` on commit) or deferred. */
+  private pendingWritten = false;
   /** During catch-up, the next page is read while the current one is handled. */
   private readAhead: { after: number; events: Promise<RecordedEvent[]> } | undefined;
   /** Watches handler calls for their timeout (one timer per runner, not one per event). */
@@ -57,6 +64,7 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     private readonly pool: pg.Pool,
     private readonly quotedSchema: string,
     private readonly lease: Lease,
+    private readonly pages: LogPages,
     private readonly timing: RunnerTiming,
     protected readonly logger: Logger,
     private readonly hooks: RunnerHooks,
@@ -67,6 +75,8 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     this.batchSize = definition.batchSize ?? 100;
     this.policy = definition.onError ?? defaultErrorPolicy(definition.retry);
     this.timeoutMs = definition.handlerTimeoutMs ?? 30_000;
+    // Strong consistency waiters in other processes watch the stored checkpoint: never deferred.
+    this.checkpointAfterMs = progressChannel ? 0 : (definition.checkpointAfterMs ?? 100);
     this.watchdog = new Watchdog(this.timeoutMs);
     this.holding = new LeaseHolding(lease, logger);
     this.store = new ParkingStore(quotedSchema, definition.name);
@@ -93,6 +103,7 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
 
   protected async finish(): Promise<void> {
     if (this.phase !== 'running') return;
+    await this.flushCheckpoint(true).catch((error) => this.logger.warn({ err: error, subscription: this.name }, 'herald: checkpoint write failed'));
     this.dropLease();
     await this.lease.release('stopped', null).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
     this.phase = 'stopped';
@@ -107,6 +118,7 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     }
     if (this.failures.blocked.size > 0) await this.failures.handleDueHeads();
     if (!this.running) return;
+    await this.flushCheckpoint(false);
     const holdAll = this.definition.parking === 'subscription' && this.failures.blocked.size > 0;
     if (!holdAll && (this.mustRead || this.position < this.knownHead)) {
       this.mustRead = false;
@@ -120,6 +132,7 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
       }
     }
     let wait = this.timing.pollMs;
+    if (this.unflushedSince !== undefined) wait = Math.min(wait, Math.max(1, this.unflushedSince + this.checkpointAfterMs - Date.now()));
     if (this.failures.blocked.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
     if (!(await this.wakeup.wait(wait))) this.mustRead = true;
   }
@@ -128,10 +141,10 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
   private async nextBatch(after = this.position): Promise<RecordedEvent[]> {
     const ahead = this.readAhead;
     this.readAhead = undefined;
-    const batch = ahead && ahead.after === after ? await ahead.events : await readLog(this.pool, this.quotedSchema, after, this.batchSize);
+    const batch = ahead && ahead.after === after ? await ahead.events : await this.pages.read(after, this.batchSize, this.knownHead);
     if (batch.length === this.batchSize) {
       const after = batch[batch.length - 1]!.metadata.eventNumber;
-      const events = readLog(this.pool, this.quotedSchema, after, this.batchSize);
+      const events = this.pages.read(after, this.batchSize, this.knownHead);
       events.catch(() => {}); // a failed read-ahead is read again normally
       this.readAhead = { after, events };
     }
@@ -145,6 +158,8 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     await this.store.releaseAbandonedClaims(this.pool);
     await this.failures.load();
     this.position = position;
+    this.stored = position;
+    this.unflushedSince = undefined;
     this.mustRead = true;
     this.needsRepair = true;
     this.phase = 'running';
@@ -171,6 +186,7 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
   /** Marks the subscription failed; resolves `true` when its restart policy keeps this loop going. */
   private async fail(reason: string, restart?: RestartPolicy): Promise<boolean> {
     this.logger.error({ subscription: this.name, reason, restart: restart !== undefined }, 'herald: subscription stopped');
+    await this.flushCheckpoint(true).catch((error) => this.logger.warn({ err: error, subscription: this.name }, 'herald: checkpoint write failed'));
     this.dropLease();
     this.phase = 'failed';
     await this.lease.release('failed', reason, restart).catch((error) => this.logger.warn({ err: error }, 'herald: lease release failed'));
@@ -293,11 +309,26 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
    * again, which is at-least-once for effects outside the database, as ever.
    */
   private async checkpoint(transaction: Transaction, to: number): Promise<void> {
-    const moved =
-      !this.holding.lost &&
-      (await this.lease.checkpoint(transaction.client, this.position, to, { durable: transaction.open, notify: this.progressChannel }));
-    if (!moved) throw this.holding.loseIt();
+    if (this.holding.lost) throw this.holding.loseIt();
     this.pendingPosition = to;
+    this.pendingWritten = transaction.open || this.checkpointAfterMs === 0;
+    if (!this.pendingWritten) return;
+    const moved = await this.lease.checkpoint(transaction.client, this.stored, to, { durable: transaction.open, notify: this.progressChannel });
+    if (!moved) throw this.holding.loseIt();
+  }
+
+  /**
+   * Writes a deferred checkpoint once it is `checkpointAfterMs` old (or now, when `force`). Runs
+   * in the loop, between batches, so it never races a batch's own checkpoint.
+   */
+  private async flushCheckpoint(force: boolean): Promise<void> {
+    if (this.unflushedSince === undefined || this.holding.lost) return;
+    if (!force && Date.now() - this.unflushedSince < this.checkpointAfterMs) return;
+    const to = this.position;
+    const moved = await this.lease.checkpoint(this.pool, this.stored, to, { durable: false, notify: undefined });
+    if (!moved) throw this.holding.loseIt();
+    this.stored = to;
+    this.unflushedSince = undefined;
   }
 
   /**
@@ -327,6 +358,10 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     if (failure) return failure;
     if (this.pendingPosition !== undefined) {
       this.position = this.pendingPosition;
+      if (this.pendingWritten) {
+        this.stored = this.position;
+        this.unflushedSince = undefined;
+      } else this.unflushedSince ??= Date.now();
       this.hooks.progress(this.name, this.position);
     }
     for (const event of this.seenInTransaction) this.hooks.eventAlreadySeen({ subscription: this.name, event });

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createHerald } from '../../src/index.js';
+import { LogPages } from '../../src/log/pages.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import { Telemetry } from '../../src/runtime/telemetry.js';
 import type { Lease } from '../../src/subscriptions/lease.js';
@@ -52,7 +53,7 @@ test('lease: a renewal answered for an earlier holding does not mark a re-acquir
   } as unknown as Lease;
   const noop = () => {};
   const hooks: RunnerHooks = { telemetry: new Telemetry(), progress: noop, attemptFailed: noop, eventParked: noop, eventSkipped: noop, parkedRetried: noop, eventAlreadySeen: noop, subscriptionStopped: noop };
-  const runner = new SubscriptionRunner({ name: 'racy', handle: () => {} }, pool, `"${context}"`, lease, { leaseTtlMs: 150, pollMs: 20 }, silentLogger, hooks, undefined);
+  const runner = new SubscriptionRunner({ name: 'racy', handle: () => {}, checkpointAfterMs: 0 }, pool, `"${context}"`, lease, new LogPages(pool, `"${context}"`), { leaseTtlMs: 150, pollMs: 20 }, silentLogger, hooks, undefined);
   await runner.start();
   assert.equal(acquired, 1);
 

@@ -375,6 +375,33 @@ describe('subscriptions', () => {
     assert.equal((await statusOf(b, name))?.state, 'stopped');
   });
 
+  it('handlers that write nothing have their checkpoint written every checkpointAfterMs and at stop; a batch that writes moves it at once', async () => {
+    const writer = make();
+    await pool.query(`CREATE TABLE "${context}".touched (n int)`);
+    await appendN(writer, 5, 'deferred-stream');
+    const head = await sequencedHead(writer);
+    const handled: number[] = [];
+    const reader = make({ processId: 'deferred' }).subscribe({
+      name: 'deferred',
+      checkpointAfterMs: 60_000,
+      handle: async (event, meta, ctx) => {
+        handled.push(meta.eventNumber);
+        if ((event.data as { write?: boolean }).write) await ctx.tx.query(`INSERT INTO "${context}".touched VALUES ($1)`, [meta.eventNumber]);
+      },
+    });
+    await reader.start();
+    await waitFor(() => handled.length === head, { message: 'all handled' });
+    assert.equal((await statusOf(reader, 'deferred'))?.position, 0, 'nothing written yet: no transaction was opened');
+    await writer.append('deferred-stream', { type: 'Tick', data: { write: true } });
+    await waitFor(async () => (await statusOf(reader, 'deferred'))?.position === head + 1, { message: 'a batch that wrote moves the checkpoint in its transaction' });
+    await appendN(writer, 2, 'deferred-stream');
+    await waitFor(() => handled.length === head + 3, { message: 'two more handled' });
+    assert.equal((await statusOf(reader, 'deferred'))?.position, head + 1);
+    await reader.stop();
+    assert.equal((await statusOf(writer, 'deferred'))?.position, head + 3, 'stop writes the deferred checkpoint');
+    assert.deepEqual(handled, Array.from({ length: head + 3 }, (_, i) => i + 1), 'each once, in order');
+  });
+
   it('status reports position, lag, state and lease holder', async () => {
     const writer = make();
     let release!: () => void;
