@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   HERALD_CONSISTENCY_NEEDS_COMMIT: 'Strong consistency needs Herald to see the commit.',
   HERALD_INVALID_IDENTIFIER: 'A configured identifier (schema, subscription name, …) is not acceptable.',
   HERALD_CONFIG: 'A configuration value is missing or of the wrong shape.',
+  HERALD_NOT_MIGRATED: "A context's schema is older than this Herald: run the migrations first.",
+  HERALD_CONFIG_FILE: 'A config file could not be found, read, parsed or validated; nothing was started.',
   HERALD_SUBSCRIPTION_INIT_FAILED: "A subscription's init() failed; it did not start.",
   HERALD_DUPLICATE_SUBSCRIPTION: 'Two subscriptions (or consumers) with one name were registered.',
   HERALD_LEASE_LOST: "This process no longer holds the subscription's lease.",
@@ -145,6 +147,40 @@ export class InvalidIdentifierError extends HeraldError {
 export class ConfigError extends HeraldError {
   constructor(message: string) {
     super('HERALD_CONFIG', message);
+  }
+}
+
+/** A context's tables are missing or older than this version of Herald needs. */
+export class NotMigratedError extends HeraldError {
+  constructor(
+    readonly context: string,
+    readonly version: number,
+    readonly needed: number,
+  ) {
+    super('HERALD_NOT_MIGRATED', `context '${context}' is at schema version ${version}, needs ${needed}: call herald.migrate() first (or run \`herald migrate\`)`);
+  }
+}
+
+/** A problem in a config file, with where it is. */
+export interface ConfigFileIssue {
+  /** `contexts[0].relays[1].transport.broker`; `''` for the file as a whole. */
+  readonly path: string;
+  readonly message: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/** A config file could not be found, read, parsed or validated. Lists every problem; nothing was started. */
+export class ConfigFileError extends HeraldError {
+  constructor(
+    readonly file: string,
+    readonly issues: readonly ConfigFileIssue[],
+  ) {
+    const lines = issues.map((i) => {
+      const at = i.line !== undefined ? `${file}:${i.line}:${i.column ?? 1}: ` : '';
+      return `  ${at}${i.path ? `${i.path}: ` : ''}${i.message}`;
+    });
+    super('HERALD_CONFIG_FILE', `${file}: ${issues.length === 1 ? 'a problem' : `${issues.length} problems`}\n${lines.join('\n')}`);
   }
 }
 

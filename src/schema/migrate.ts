@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError, NotMigratedError } from '../errors.js';
 import { quoteIdent } from '../sql/identifiers.js';
 import { transaction } from '../sql/transaction.js';
 import type pg from 'pg';
@@ -48,5 +48,5 @@ export async function assertMigrated(pool: pg.Pool, context: string, list: reado
   const { rows: found } = await pool.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [`${schema}.schema_migrations`]);
   const { rows } = found[0]?.table ? await pool.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${schema}.schema_migrations`) : { rows: [] };
   const version = rows[0]?.version ?? 0;
-  if (version < latest) throw new ConfigError(`context '${context}' is at schema version ${version}, needs ${latest}: call herald.migrate() first`);
+  if (version < latest) throw new NotMigratedError(context, version, latest);
 }
