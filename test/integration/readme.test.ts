@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { runExample } from '../../examples/orders-inventory/app.js';
+import { loadConfig } from '../../src/config/load.js';
 import { createPool, dropContext, uniqueContext } from '../helpers/db.js';
 import { requireBroker } from '../helpers/brokers.js';
 
@@ -42,6 +43,17 @@ describe('README', () => {
     assert.match(lines[1]!, /^order o-\d+ placed; receipt total 42$/);
     const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${context}".receipts`);
     assert.equal(rows[0].n, 1);
+  });
+
+  it('shows examples/config/herald.config.yaml verbatim, and it loads', async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const block = /<!-- config:start -->\s*```yaml\n([\s\S]*?)```\s*<!-- config:end -->/.exec(readme);
+    assert.ok(block, 'README has a config block');
+    assert.equal(block[1], readFileSync('examples/config/herald.config.yaml', 'utf8'));
+    const { config } = await loadConfig('examples/config/herald.config.yaml');
+    assert.deepEqual(config.contexts.map((c) => c.name), ['shop', 'billing']);
+    assert.equal(typeof config.contexts[0]!.subscriptions![0]!.handle, 'function');
+    assert.equal(typeof (config.contexts[1]!.consumers![0]!.handlers as Record<string, unknown>).OrderPlaced, 'function');
   });
 
   it('shows examples/across-services.ts verbatim in "Across services"', () => {
