@@ -160,6 +160,28 @@ describe('herald CLI', () => {
     assert.match(unmigrated.stderr, /herald migrate/);
   });
 
+  it('schema prints and applies a YAML table file; a bad one exits 3 with its line', async () => {
+    const target = uniqueContext('clischema');
+    await pool.query(`CREATE SCHEMA "${target}"`);
+    try {
+      const printed = await herald(['schema', 'test/fixtures/tables/orders_outbox.yaml', '--schema', target]);
+      assert.equal(printed.code, 0, printed.stderr);
+      assert.match(printed.stdout, /CREATE INDEX "orders_outbox_dispatched_at_idx" .* WHERE "dispatched_at" IS NULL;/);
+      const applied = await herald(['schema', 'test/fixtures/tables/orders_outbox.yaml', '--schema', target, '--apply', '--json']);
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.deepEqual(parsed(applied).applied, ['orders_outbox']);
+      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = $1`, [target]);
+      assert.equal(rows[0].n, 2);
+      const dir = mkdtempSync(join(tmpdir(), 'herald-cli-'));
+      writeFileSync(join(dir, 't.yaml'), 'table: t\ncolumns:\n  - { name: a, type: txet }\n');
+      const bad = await herald(['schema', join(dir, 't.yaml'), '--apply']);
+      assert.equal(bad.code, 3);
+      assert.match(bad.stderr, /t\.yaml:3:22: columns\[0\]\.type: unknown type "txet"/);
+    } finally {
+      await dropContext(pool, target);
+    }
+  });
+
   it('start runs the configured workers until SIGTERM, then stops cleanly', async () => {
     const started = uniqueContext('clistart');
     const dir = mkdtempSync(join(tmpdir(), 'herald-cli-'));
