@@ -7,6 +7,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { Watchdog } from '../runtime/watchdog.js';
 import type { Telemetry } from '../runtime/telemetry.js';
 import { transaction, type Transaction } from '../sql/transaction.js';
+import type { SqlExecutor } from '../sql/executor.js';
 import { decodeCloudEvent, type ReceivedEvent } from '../transports/cloudevents.js';
 import { type ArrivalOrigin, decideArrival, decideGap, startingPoint } from './arrival.js';
 import type { ConsumerSettings } from './definition.js';
@@ -102,12 +103,16 @@ export class MessageHandling {
       const streams = await this.streams.lock(tx, batch.map((item) => item.event!.metadata.streamId));
       const outcomes: Outcome[] = new Array(batch.length);
       const toHandle: number[] = [];
+      const redelivered: number[] = [];
       for (let i = 0; i < batch.length; i++) {
         const { event, key, body, brokerId } = batch[i]!;
         const m = event!.metadata;
         const stream = streams.get(m.streamId)!;
         const decision = decideArrival(stream, m.streamVersion, 'broker', this.settings);
-        if (decision.kind === 'duplicate') outcomes[i] = 'duplicate';
+        if (decision.kind === 'duplicate') {
+          outcomes[i] = 'duplicate';
+          if (decision.why === 'handled') redelivered.push(i);
+        }
         else if (decision.kind === 'hold') {
           await this.stored.hold(tx, key, event!, body, brokerId);
           outcomes[i] = 'held';
@@ -120,6 +125,8 @@ export class MessageHandling {
           toHandle.push(i);
         }
       }
+      const known = await this.streams.knownEventIds(tx, redelivered.map((i) => batch[i]!.event!.metadata.eventId));
+      for (const i of redelivered) if (!known.has(batch[i]!.event!.metadata.eventId)) outcomes[i] = await this.parkDivergence(tx, batch[i]!);
       const recorded = await this.streams.recordInInbox(tx, toHandle.map((i) => batch[i]!.event!.metadata.eventId));
       const versions = new Map<string, number>();
       const numbers: number[] = [];
@@ -136,6 +143,19 @@ export class MessageHandling {
     });
     batch.forEach((item, i) => this.report(item, outcomes[i]!, verdicts[i]!));
     return outcomes;
+  }
+
+  /**
+   * A message for a stream version already handled, with an event id never seen: not a
+   * redelivery but a different event — the sender's log went back (a restored backup) and reused
+   * the version. Parked for a person, never dropped; no receipt, so the sender's journal does not
+   * count it as handled.
+   */
+  private async parkDivergence(tx: SqlExecutor, incoming: Incoming): Promise<Outcome> {
+    const m = incoming.event!.metadata;
+    const reason = `divergence: version ${m.streamVersion} of stream '${m.streamId}' was already handled as another event; this one (${m.eventId}, number ${m.eventNumber}) is new — has the sender's database been restored from a backup?`;
+    await this.stored.recordFailure(tx, incoming.key, incoming.event, incoming.body, incoming.brokerId, { status: 'parked', reason, attemptCount: 0 });
+    return 'parked';
   }
 
   /**
@@ -186,6 +206,9 @@ export class MessageHandling {
     const decision = decideArrival(stream, event.metadata.streamVersion, incoming.origin, this.settings);
     if (decision.kind === 'duplicate') {
       if (stored) await this.stored.resolveStale(tx, stored, 'already handled');
+      else if (decision.why === 'handled' && !(await this.streams.knownEventIds(tx, [event.metadata.eventId])).has(event.metadata.eventId)) {
+        return { outcome: await this.parkDivergence(tx, incoming) };
+      }
       return { outcome: 'duplicate' };
     }
     if (decision.kind === 'hold') {

@@ -72,6 +72,21 @@ export class ConsumerStreams {
     return new Set(rows.map((r) => r.message_id));
   }
 
+  /**
+   * Of `eventIds`, those this consumer knows: handled (in the inbox) or stored (held, failed,
+   * skipped). A message whose stream version was handled but whose id is unknown is not a
+   * redelivery: the sender's log diverged (a restored backup reused the version).
+   */
+  async knownEventIds(tx: SqlExecutor, eventIds: readonly string[]): Promise<Set<string>> {
+    if (eventIds.length === 0) return new Set();
+    const { rows } = await tx.query<{ id: string }>(
+      `SELECT message_id AS id FROM ${this.inbox} WHERE consumer = $1 AND message_id = ANY($2::text[])
+       UNION SELECT message_key FROM ${this.messages} WHERE consumer = $1 AND message_key = ANY($2::text[])`,
+      [this.consumer, eventIds],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
   /** Moves many streams' versions and writes the receipts of many events, in one statement. */
   async finishAll(tx: SqlExecutor, versions: ReadonlyMap<string, number>, eventNumbers: readonly number[]): Promise<void> {
     await tx.query(

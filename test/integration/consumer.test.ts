@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { park, retry } from '../../src/index.js';
+import { encodeCloudEvent } from '../../src/transports/cloudevents.js';
 import { createPool, uniqueContext, waitFor } from '../helpers/db.js';
 import { noteTaker as setup } from '../helpers/note-taker.js';
 
@@ -156,4 +157,29 @@ test('consumer: a handler that times out changes nothing, even what it does afte
   await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(0.8)%' AND state = 'active'`)).rows[0].n === 0, { message: 'first attempt gone' });
   const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${probe}`);
   assert.equal(rows[0].n, 1, 'exactly one effect');
+});
+
+test("consumer: a handled stream version arriving with another event id is parked as a divergence, never dropped; a true redelivery is dropped", async (t) => {
+  const s = await setup(t);
+  await s.start();
+  s.send('order-1', 1);
+  const second = s.send('order-1', 2);
+  await waitFor(async () => (await s.notes()).length === 2, { message: 'versions 1 and 2 handled' });
+  // The sender's database was restored from a backup: its next event reuses version 2 (another id).
+  // It arrives in one batch with a redelivery of the original version 2 and the next version.
+  await s.herald().stop();
+  s.send('order-1', 2, 'rewritten after restore');
+  const original = { eventId: second, eventNumber: 2, streamId: 'order-1', streamVersion: 2, causationId: null, correlationId: null, createdAt: new Date(), custom: {} };
+  s.broker.inject(s.source, encodeCloudEvent(s.source, { type: 'Noted', data: { text: 'order-1@2' }, metadata: original }));
+  s.send('order-1', 3);
+  await s.restart();
+  await waitFor(async () => (await s.notes()).length === 3, { message: 'version 3 handled' });
+  const parked = await waitFor(async () => {
+    const rows = await s.messages('parked');
+    return rows.length === 1 ? rows : undefined;
+  }, { message: 'the divergent version 2 parked' });
+  assert.equal(parked[0]!.stream_version, '2');
+  assert.match(parked[0]!.reason, /^divergence: version 2 of stream 'order-1' was already handled as another event/);
+  assert.notEqual(parked[0]!.message_key, second, 'the redelivery of the original was dropped as a duplicate, not parked');
+  assert.deepEqual((await s.notes()).map((n) => n.text), ['order-1@1', 'order-1@2', 'order-1@3']);
 });
