@@ -236,9 +236,9 @@ export class Herald {
     return this.waiters.wait(result.eventIds, positive('timeoutMs', options.timeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS));
   }
 
-  /** A stream's events after `afterVersion` (default: all), in version order. */
-  readStream(streamId: string, afterVersion = 0): Promise<RecordedEvent[]> {
-    return readStream(this.pool, this.schema, validateStreamId(streamId), afterVersion);
+  /** A stream's events after `afterVersion` (default: all), in version order; inside `tx` when given. */
+  readStream(streamId: string, afterVersion = 0, tx: SqlExecutor = this.pool): Promise<RecordedEvent[]> {
+    return readStream(tx, this.schema, validateStreamId(streamId), afterVersion);
   }
 
   /** Sequenced events after `afterEventNumber`, in log order. */

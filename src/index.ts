@@ -17,5 +17,6 @@ export * from './inbox/index.js';
 export * from './relay/index.js';
 export * from './consumers/index.js';
 export * from './deliveries/index.js';
+export * from './domain/index.js';
 export type { Transport, Channel, OutgoingMessage, Delivery, ConsumeOptions, Consumption, TransportHealth } from './transports/transport.js';
 export { encodeCloudEvent, decodeCloudEvent, CONTENT_TYPE, type ReceivedEvent, type ReceivedMetadata } from './transports/cloudevents.js';
