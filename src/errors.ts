@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   HERALD_INVALID_IDENTIFIER: 'A configured identifier (schema, subscription name, …) is not acceptable.',
   HERALD_CONFIG: 'A configuration value is missing or of the wrong shape.',
   HERALD_NOT_MIGRATED: "A context's schema is older than this Herald: run the migrations first.",
+  HERALD_SAGA_UNMATCHED: "An event for a saga found no active instance and the saga's `unmatched` policy is 'park'.",
   HERALD_CONFIG_FILE: 'A config file could not be found, read, parsed or validated; nothing was started.',
   HERALD_SUBSCRIPTION_INIT_FAILED: "A subscription's init() failed; it did not start.",
   HERALD_DUPLICATE_SUBSCRIPTION: 'Two subscriptions (or consumers) with one name were registered.',
@@ -158,6 +159,18 @@ export class NotMigratedError extends HeraldError {
     readonly needed: number,
   ) {
     super('HERALD_NOT_MIGRATED', `context '${context}' is at schema version ${version}, needs ${needed}: call herald.migrate() first (or run \`herald migrate\`)`);
+  }
+}
+
+/** An event for a saga found no active instance (none started, or it finished) and the saga parks such events. */
+export class SagaUnmatchedError extends HeraldError {
+  constructor(
+    readonly saga: string,
+    readonly eventType: string,
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super('HERALD_SAGA_UNMATCHED', `saga '${saga}': ${eventType} for '${key}' has nowhere to go (${reason})`);
   }
 }
 

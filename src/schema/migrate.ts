@@ -1,4 +1,4 @@
-import { ConfigError, NotMigratedError } from '../errors.js';
+import { NotMigratedError } from '../errors.js';
 import { quoteIdent } from '../sql/identifiers.js';
 import { transaction } from '../sql/transaction.js';
 import type pg from 'pg';
@@ -41,12 +41,13 @@ export async function migrate(pool: pg.Pool, schema: string, list: readonly Migr
   });
 }
 
-/** Throws `ConfigError` unless the context's schema has every migration this version of Herald needs. */
+/** Throws `NotMigratedError` unless the context's schema has every migration this version of Herald needs. */
 export async function assertMigrated(pool: pg.Pool, context: string, list: readonly Migration[] = builtIn): Promise<void> {
   const latest = Math.max(...list.map((m) => m.version));
   const schema = quoteIdent(context);
   const { rows: found } = await pool.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [`${schema}.schema_migrations`]);
-  const { rows } = found[0]?.table ? await pool.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${schema}.schema_migrations`) : { rows: [] };
-  const version = rows[0]?.version ?? 0;
-  if (version < latest) throw new NotMigratedError(context, version, latest);
+  const { rows } = found[0]?.table ? await pool.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations`) : { rows: [] };
+  const done = new Set(rows.map((r) => r.version));
+  // Every version, not only the highest: migrations added out of order must not be skipped.
+  if (list.some((m) => !done.has(m.version))) throw new NotMigratedError(context, Math.max(0, ...done), latest);
 }

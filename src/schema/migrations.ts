@@ -507,4 +507,51 @@ $fn$;
 SELECT pg_notify('herald_' || ${literal}, 's' || last_event_number::text) FROM ${s}.log_head;
 `,
   },
+  {
+    version: 10,
+    name: 'sagas: instances, durable timeouts, unmatched events',
+    sql: ({ schema: s }) => `
+-- One row per saga instance (per correlation key): its state and where it is. Processing locks
+-- the row, so one instance is never processed by two transactions at once, in any process.
+CREATE TABLE ${s}.saga_instances (
+  saga         text        NOT NULL,
+  key          text        NOT NULL,
+  status       text        NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'completed', 'compensated')),
+  state        jsonb       NOT NULL,
+  steps        text[]      NOT NULL DEFAULT '{}',
+  version      integer     NOT NULL DEFAULT 0,
+  reason       text,
+  started_at   timestamptz NOT NULL DEFAULT now(),
+  updated_at   timestamptz NOT NULL DEFAULT now(),
+  finished_at  timestamptz,
+  PRIMARY KEY (saga, key)
+);
+CREATE INDEX saga_instances_status_idx ON ${s}.saga_instances (saga, status, updated_at);
+
+-- Timeouts survive restarts: when due, a scheduler (any process) appends a SagaTimeoutFired event
+-- to the log and marks the row fired in the same transaction; the saga handles it in order.
+CREATE TABLE ${s}.saga_timeouts (
+  saga       text        NOT NULL,
+  key        text        NOT NULL,
+  name       text        NOT NULL,
+  due_at     timestamptz NOT NULL,
+  data       jsonb       NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (saga, key, name)
+);
+CREATE INDEX saga_timeouts_due_idx ON ${s}.saga_timeouts (due_at);
+
+-- Events a saga is interested in that found no instance (or a finished one): visible, not lost.
+CREATE TABLE ${s}.saga_unmatched (
+  saga         text        NOT NULL,
+  event_number bigint      NOT NULL,
+  event_id     uuid        NOT NULL,
+  event_type   text        NOT NULL,
+  key          text        NOT NULL,
+  reason       text        NOT NULL,
+  at           timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (saga, event_id)
+);
+`,
+  },
 ];
