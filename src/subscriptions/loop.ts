@@ -188,7 +188,10 @@ export abstract class LogLoop {
     await this.quiesce();
     const done = await this.requests.carryOut(request, { owner: this.holding.lease.owner, ...this.positions() });
     if (done === 'fenced') throw this.holding.loseIt();
-    if (done === 'superseded') return; // a later request replaced it: the next look finds that one
+    if (done === 'superseded') {
+      this.controlCheck = true; // a later request replaced it: the next turn carries that one out
+      return;
+    }
     await this.movedTo(done.to);
     this.logger.info({ [this.kind]: this.name, from: done.from, to: done.to, by: done.by }, `herald: ${this.kind} reset`);
   }
