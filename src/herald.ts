@@ -29,7 +29,7 @@ import { quoteIdent, validateSqlName } from './sql/identifiers.js';
 import { ConsistencyWaiters } from './subscriptions/consistency.js';
 import { checkSubscription, type StartFrom, type SubscriptionDefinition } from './subscriptions/definition.js';
 import { Lease } from './subscriptions/lease.js';
-import { SubscriptionControl } from './subscriptions/control.js';
+import { type ControlEmit, SubscriptionControl } from './subscriptions/control.js';
 import { type RunnerHooks, SubscriptionRunner } from './subscriptions/runner.js';
 import { readSubscriptionStatus } from './subscriptions/status.js';
 import { Consumer, type ConsumerDefinition } from './consumers/consumer.js';
@@ -100,7 +100,7 @@ export class Herald {
    * `:exception` — for metrics and tracing: `herald.telemetry.on('relay:publish:stop', (e) => …)`.
    */
   readonly telemetry = new Telemetry();
-  /** Operator controls of this log's subscriptions (restart a failed one), from any process. */
+  /** Operator controls of this log's subscriptions and relays (restart, pause, resume, reset), from any process. */
   readonly subscriptions: SubscriptionControl;
   private readonly relays = new Map<string, RelayDeliveries>();
   private readonly relayLoops = new Map<string, Relay>();
@@ -129,7 +129,7 @@ export class Herald {
     this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => hintSequencers(this.context));
     this.parked = new ParkedEvents(this.pool, this.schema, this.channel);
     this.parkedMessages = new ParkedMessages(this.pool, this.schema, this.channel);
-    this.subscriptions = new SubscriptionControl(this.pool, this.schema, this.channel);
+    this.subscriptions = new SubscriptionControl(this.pool, this.schema, this.channel, this.processId, this.emit.bind(this) as ControlEmit);
     this.inbox = new Inbox(this.pool, this.schema, this.logger, options.inbox);
     this.deliveries = new DeliveryJournal(this.pool, this.schema, this.context, this.logger, options.deliveries);
     this.acknowledgements = new AcknowledgementCollection(this.deliveries, this.logger);
@@ -405,7 +405,6 @@ export class Herald {
     return readHead(this.pool, this.schema);
   }
 
-
   /** After a commit that appended: wake the local sequencer, or a remote one by notification. */
   private committed(): void {
     if (!hintSequencers(this.context)) this.writerWake.notify();
@@ -422,6 +421,7 @@ export class Herald {
         return this.waiters.poke();
       case 'event-requested':
       case 'released':
+      case 'control-requested':
         for (const loop of this.loops()) loop.nudge();
         return;
       case 'message-requested':

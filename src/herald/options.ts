@@ -10,6 +10,7 @@ import type { OpenAppend } from '../log/open-appends.js';
 import type { SequencerOptions } from '../log/sequencer.js';
 import type { RelayMessage } from '../relay/page.js';
 import type { Logger } from '../runtime/logger.js';
+import type { ControlEvents } from '../subscriptions/control.js';
 import type { SubscriptionHealth, SubscriptionStatus } from '../subscriptions/definition.js';
 import type { ReceivedEvent } from '../transports/cloudevents.js';
 
@@ -46,8 +47,10 @@ export interface HeraldOptions {
 /**
  * What a Herald reports as it runs, for logs and metrics: `herald.on('eventParked', (e) => …)`.
  * Listeners run synchronously in the subscription's loop: keep them quick and do not throw.
+ * Operators' controls (`subscriptionPaused`, `subscriptionResumed`, `subscriptionReset`; see
+ * {@link ControlEvents}) are reported by the Herald whose `subscriptions` API was called.
  */
-export interface HeraldEvents {
+export interface HeraldEvents extends ControlEvents {
   /** A handler failed; `action` is what the error policy decided. */
   attemptFailed: { subscription: string; event: RecordedEvent; error: unknown; failure: FailureContext; action: ErrorAction };
   /** An event was parked for review; its stream waits behind it. */

@@ -12,6 +12,7 @@ import type { RelaySettings } from './options.js';
 import { readMessages, type RelayMessage, type RelayPage } from './page.js';
 import { asParkable, isRefusal } from './refusals.js';
 import { LeaseHolding } from '../subscriptions/holding.js';
+import { ControlRequests } from '../subscriptions/requests.js';
 import { type FailureVerdict, LogLoop } from '../subscriptions/loop.js';
 
 /** What a relay tells the outside world. */
@@ -69,6 +70,7 @@ export class Relay extends LogLoop implements RelayHandle {
   private dueCheck = true;
   private readonly store: ParkingStore;
   protected readonly holding: LeaseHolding;
+  protected readonly requests: ControlRequests;
   protected readonly kind = 'relay';
   protected readonly leaseTtlMs: number;
   private readonly confirms: Watchdog;
@@ -86,7 +88,8 @@ export class Relay extends LogLoop implements RelayHandle {
     super();
     this.leaseTtlMs = timing.leaseTtlMs;
     this.turnProvesHealth = false; // only a confirmed page does
-    this.holding = new LeaseHolding(lease, logger);
+    this.holding = new LeaseHolding(lease, logger, (controls) => this.renewed(controls));
+    this.requests = new ControlRequests(pool, schema, settings.name);
     this.store = new ParkingStore(schema, settings.name);
     this.confirms = new Watchdog(settings.confirmTimeoutMs);
   }
@@ -94,9 +97,6 @@ export class Relay extends LogLoop implements RelayHandle {
   get name(): string {
     return this.settings.name;
   }
-
-  /** Starts the loop; resolves once this process either runs the relay or stands by. */
-
 
   /** An operator asked for something (or another process released the lease): look now. */
   override nudge(): void {
@@ -113,6 +113,29 @@ export class Relay extends LogLoop implements RelayHandle {
     return undefined;
   }
 
+
+  /** Before a pause or a reset: the pages in flight are confirmed and checkpointed (a failed one fails the turn), nothing is read ahead. */
+  protected async quiesce(): Promise<void> {
+    while (this.pages.length > 0) await this.checkpointPages();
+    this.readAhead = undefined;
+    this.readPosition = this.position;
+  }
+
+  protected positions(): { stored: number; handled: number } {
+    return { stored: this.position, handled: this.position };
+  }
+
+  /** After a reset: publish on from `to` (again, when it moved back: receivers deduplicate). */
+  protected async movedTo(to: number): Promise<void> {
+    this.position = to;
+    this.readPosition = to;
+    this.readAhead = undefined;
+    this.mustRead = true;
+    this.needsRepair = true;
+    this.dueCheck = true;
+    this.failedStreams = await this.store.blockedStreams(this.pool);
+    this.hooks.progress(to);
+  }
 
   /** One turn: operators' requests and due retries, then checkpoint settled pages, then hand the next page over. */
   protected async step(): Promise<void> {

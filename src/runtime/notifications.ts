@@ -21,6 +21,8 @@ export type Notification =
   | { readonly kind: 'message-requested' }
   /** An operator restarted a failed subscription or relay. */
   | { readonly kind: 'restart-requested' }
+  /** An operator paused, resumed or reset a subscription or relay: its lease holder reads its row. */
+  | { readonly kind: 'control-requested' }
   /** A payload this version does not know (sent by a newer one): loops read once, to be safe. */
   | { readonly kind: 'unknown' };
 
@@ -32,6 +34,7 @@ export const PAYLOADS = {
   'event-requested': 'p',
   'message-requested': 'm',
   'restart-requested': 'x',
+  'control-requested': 'o',
 } as const satisfies Record<Exclude<Notification['kind'], 'sequenced' | 'unknown'>, string>;
 
 const KINDS = new Map<string, Notification>(Object.entries(PAYLOADS).map(([kind, payload]) => [payload, { kind } as Notification]));

@@ -8,6 +8,11 @@ describe('notifications', () => {
     assert.equal(new Set(Object.values(PAYLOADS)).size, Object.keys(PAYLOADS).length, 'payloads are distinct');
   });
 
+  it('decodes an operator control request (pause, resume, reset)', () => {
+    assert.equal(PAYLOADS['control-requested'], 'o');
+    assert.deepEqual(decodeNotification('o'), { kind: 'control-requested' });
+  });
+
   it("decodes the sequencer's s<head>", () => {
     assert.deepEqual(decodeNotification('s42'), { kind: 'sequenced', head: 42 });
     assert.deepEqual(decodeNotification('s0'), { kind: 'unknown' });

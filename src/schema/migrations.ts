@@ -33,6 +33,8 @@ export function schemaNames(schema: string): SchemaNames {
  *
  * v5 makes `events` insert-only: event numbers move to `positions (event_number, id)`, which the
  * sequencer inserts into, and `events.event_number` is dropped (see v5).
+ *
+ * v6 adds the operator controls to `subscriptions`: a pause flag and reset requests (see v6).
  */
 export const migrations: readonly Migration[] = [
   {
@@ -505,6 +507,26 @@ $fn$;
 
 -- Subscriptions wake up for the events numbered above.
 SELECT pg_notify('herald_' || ${literal}, 's' || last_event_number::text) FROM ${s}.log_head;
+`,
+  },
+  {
+    version: 6,
+    name: 'operator controls of subscriptions and relays: pause, resume, reset',
+    sql: ({ schema: s }) => `
+-- A pause is a flag beside the lease state, not a state of its own: its holder keeps the lease
+-- (so no standby runs it), and neither a graceful stop (state 'stopped') nor a failure ('failed')
+-- clears it, so it survives restarts. Status reports 'paused' from it.
+ALTER TABLE ${s}.subscriptions
+  ADD COLUMN paused_at          timestamptz,
+  ADD COLUMN paused_by          text,
+  ADD COLUMN paused_reason      text,
+  -- When the holder had finished its batch in hand and stopped handling; NULL while it has not
+  -- yet (and set at once when nobody holds the lease).
+  ADD COLUMN pause_effective_at timestamptz,
+  -- A reset waiting for the lease holder to carry it out between two batches: {id, to, by, at}.
+  ADD COLUMN reset_request      jsonb,
+  -- The last reset carried out: {id, from, to, by, at}.
+  ADD COLUMN last_reset         jsonb;
 `,
   },
   {

@@ -18,8 +18,8 @@ interface Waiter {
  * Two steps per waiter: learn the events' last event number (they are numbered by the sequencer
  * after commit), then wait until no strong subscription is behind it. Re-checks whenever
  * something progresses here or a notification arrives, and every `pollMs` as a fallback.
- * Subscriptions that were stopped gracefully do not count; running, failed and stalled ones do,
- * so a timeout names them.
+ * Subscriptions that were stopped gracefully do not count; running, failed, stalled and paused
+ * ones do, so a timeout names them.
  */
 export class ConsistencyWaiters {
   private readonly waiters = new Set<Waiter>();
@@ -86,8 +86,8 @@ export class ConsistencyWaiters {
       else if (expired) return this.settle(waiter, new ConsistencyTimeoutError([], undefined, waiter.timeoutMs));
       else return this.nudgeSequencer();
     }
-    const { rows } = await this.pool.query<{ name: string; position: string; state: string; lease_expires_at: Date | null; now: Date }>(
-      `SELECT s.name, s.position, s.state, s.lease_expires_at, now() AS now FROM ${this.quotedSchema}.subscriptions s
+    const { rows } = await this.pool.query<{ name: string; position: string; state: string; lease_expires_at: Date | null; paused_at: Date | null; now: Date }>(
+      `SELECT s.name, s.position, s.state, s.lease_expires_at, s.paused_at, now() AS now FROM ${this.quotedSchema}.subscriptions s
         WHERE s.consistency = 'strong' AND s.state <> 'stopped'
           AND (s.position < $1 OR EXISTS (
             -- moved past, but parked (or waiting behind a parked event): not handled yet
@@ -101,7 +101,7 @@ export class ConsistencyWaiters {
       const behind = rows.map((r) => ({
         name: r.name,
         position: Number(r.position),
-        state: effectiveState(r.state, r.lease_expires_at, r.now),
+        state: effectiveState(r.state, r.lease_expires_at, r.now, r.paused_at),
       }));
       this.settle(waiter, new ConsistencyTimeoutError(behind, waiter.target, waiter.timeoutMs));
     }

@@ -95,8 +95,12 @@ export interface SubscriptionDefinition {
   handle(event: RecordedEvent, metadata: EventMetadata, context: HandlerContext): HandleResult | Promise<HandleResult>;
 }
 
-/** Stored state of a subscription. `stalled`: marked running, but its holder's lease expired (process gone). */
-export type SubscriptionState = 'running' | 'stopped' | 'failed' | 'stalled';
+/**
+ * Stored state of a subscription. `stalled`: marked running, but its holder's lease expired
+ * (process gone). `paused`: an operator paused it (see {@link SubscriptionStatus.paused}); a
+ * failed subscription shows `failed` even while paused, since it needs a restart first.
+ */
+export type SubscriptionState = 'running' | 'stopped' | 'failed' | 'stalled' | 'paused';
 
 /** One subscription as {@link Herald.status} reports it. */
 export interface SubscriptionStatus {
@@ -126,6 +130,15 @@ export interface SubscriptionStatus {
   readonly restartAt: Date | null;
   /** Restarts since it last made progress. */
   readonly restarts: number;
+  /**
+   * Paused by an operator (`herald.subscriptions.pause`): when, by whom, why. `inEffect` once
+   * its lease holder finished the batch in hand and handles nothing more (or nobody runs it).
+   */
+  readonly paused: { readonly at: Date; readonly by: string; readonly reason: string | null; readonly inEffect: boolean } | null;
+  /** A reset waiting for the lease holder to carry it out between two batches. */
+  readonly resetRequested: { readonly to: number; readonly by: string; readonly at: Date } | null;
+  /** The last reset carried out: the checkpoint moved from `from` to `to`. */
+  readonly lastReset: { readonly from: number; readonly to: number; readonly by: string; readonly at: Date } | null;
 }
 
 /**

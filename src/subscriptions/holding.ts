@@ -1,6 +1,6 @@
 import { LeaseLostError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
-import type { Lease } from './lease.js';
+import type { Lease, RenewedControls } from './lease.js';
 
 /**
  * This process's hold on a lease (a subscription's or a relay's): taken, renewed every third of
@@ -16,6 +16,8 @@ export class LeaseHolding {
   constructor(
     readonly lease: Lease,
     private readonly logger: Logger,
+    /** Told what each renewal read of operators' controls. */
+    private readonly renewed: (controls: RenewedControls) => void = () => {},
   ) {}
 
   /** Takes the lease (see {@link Lease.acquire}) and keeps it renewed; resolves to the stored position, or undefined. */
@@ -45,7 +47,10 @@ export class LeaseHolding {
   private async renew(): Promise<void> {
     const generation = this.generation;
     try {
-      if (!(await this.lease.renew()) && generation === this.generation) this.lost = true;
+      const controls = await this.lease.renew();
+      if (generation !== this.generation) return;
+      if (controls) this.renewed(controls);
+      else this.lost = true;
     } catch (error) {
       // Keep running: the lease survives a failed renewal until it expires, and fencing protects the checkpoint.
       this.logger.warn({ err: error, lease: this.lease.name }, 'herald: lease renewal failed');

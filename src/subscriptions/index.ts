@@ -8,3 +8,4 @@ export {
   type SubscriptionState,
   type SubscriptionStatus,
 } from './definition.js';
+export type { ControlEvents, PauseOutcome, ResetOutcome, ResetTarget, SubscriptionControl, WaitOptions } from './control.js';

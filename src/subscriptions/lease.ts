@@ -2,6 +2,12 @@ import type pg from 'pg';
 import { PAYLOADS } from '../runtime/notifications.js';
 import type { RestartPolicy } from './definition.js';
 
+/** What a lease renewal reads of operators' controls: paused, and whether a request waits for the holder. */
+export interface RenewedControls {
+  readonly paused: boolean;
+  readonly pending: boolean;
+}
+
 /**
  * A subscription's lease: a row-level claim with an expiry, renewed by its holder. Unlike a
  * session advisory lock it works behind connection poolers, and it survives a dropped connection
@@ -40,14 +46,18 @@ export class Lease {
     return rows[0] ? Number(rows[0].position) : undefined;
   }
 
-  /** Extends the lease; resolves `false` when it was lost to another process. */
-  async renew(): Promise<boolean> {
-    const result = await this.pool.query(
+  /**
+   * Extends the lease; resolves `undefined` when it was lost to another process, else what the
+   * row says of operators' controls (so a holder that missed a notification learns of them).
+   */
+  async renew(): Promise<RenewedControls | undefined> {
+    const { rows } = await this.pool.query<RenewedControls>(
       `UPDATE ${this.table} SET lease_expires_at = now() + $3 * interval '1 millisecond'
-        WHERE name = $1 AND lease_owner = $2`,
+        WHERE name = $1 AND lease_owner = $2
+        RETURNING paused_at IS NOT NULL AS paused, (reset_request IS NOT NULL OR (paused_at IS NOT NULL AND pause_effective_at IS NULL)) AS pending`,
       [this.name, this.owner, this.ttlMs],
     );
-    return result.rowCount === 1;
+    return rows[0];
   }
 
   /**

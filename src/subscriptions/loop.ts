@@ -3,6 +3,8 @@ import type { Logger } from '../runtime/logger.js';
 import { Wakeup } from '../runtime/wakeup.js';
 import type { SubscriptionHealth } from './definition.js';
 import type { LeaseHolding } from './holding.js';
+import type { RenewedControls } from './lease.js';
+import type { ControlRequests, ResetRequest } from './requests.js';
 
 /** Where a loop is, as seen from this process. */
 export type LoopPhase = 'idle' | 'standby' | 'running' | 'stopped' | 'failed';
@@ -34,6 +36,12 @@ export abstract class LogLoop {
   protected needsRepair = true;
   /** A turn that completes proves the loop healthy (a relay proves it only with a confirmed page). */
   protected turnProvesHealth = true;
+  /** An operator's pause or reset may be waiting: read the row's controls before the next turn. */
+  private controlCheck = true;
+  /** Paused by an operator: the lease is kept, nothing is handled. */
+  protected paused = false;
+  /** Whether `prepare()` ran since the lease was taken (it waits while paused). */
+  private prepared = false;
 
   abstract readonly name: string;
   /** `subscription` or `relay`, for log lines. */
@@ -41,6 +49,8 @@ export abstract class LogLoop {
   protected abstract readonly holding: LeaseHolding;
   protected abstract readonly logger: Logger;
   protected abstract readonly leaseTtlMs: number;
+  /** Operators' requests on this loop's row. */
+  protected abstract readonly requests: ControlRequests;
 
   /** Takes the lease and sets up to run (phase `running`); false when another process holds it. */
   protected abstract takeLease(force: boolean): Promise<boolean>;
@@ -50,6 +60,12 @@ export abstract class LogLoop {
   protected abstract step(): Promise<void>;
   /** After a stop: hands over what is in hand and releases the lease. */
   protected abstract finish(): Promise<void>;
+  /** Before a pause or a reset: settles the work in hand (a deferred checkpoint, pages in flight) so the stored checkpoint is where the loop is. */
+  protected abstract quiesce(): Promise<void>;
+  /** Where the loop is: the stored checkpoint (a reset's fence) and how far it handled (a reset's `from`). */
+  protected abstract positions(): { stored: number; handled: number };
+  /** A reset moved the checkpoint to `to`: read on from there, with the parked rows as they are now. */
+  protected abstract movedTo(to: number): Promise<void>;
 
   /** Runs after the lease was taken, before the first turn; an error keeps the loop from running (and rejects `start()`). */
   protected async prepare(): Promise<Error | undefined> {
@@ -95,9 +111,22 @@ export abstract class LogLoop {
             await this.stopSignal.wait(this.leaseTtlMs / 3);
             continue;
           }
+          this.prepared = false;
+          this.paused = false;
+          this.controlCheck = true;
+        }
+        if (await this.control()) {
+          // Paused: keep the lease (renewed in the background), handle nothing, look again when asked.
+          started();
+          if (this.holding.lost) throw this.holding.loseIt();
+          if (!(await this.wakeup.wait(this.leaseTtlMs / 3))) this.controlCheck = true;
+          continue;
+        }
+        if (!this.prepared) {
           const refused = await this.prepare();
           started(refused);
           if (refused) return;
+          this.prepared = true;
         }
         await this.step();
         backoff = 100;
@@ -124,6 +153,54 @@ export abstract class LogLoop {
     await this.finish();
   }
 
+  /**
+   * Carries out operators' requests, between two turns (so never inside a batch, nor racing its
+   * checkpoint write): a pending reset, then a pause or resume. Resolves whether the loop is paused.
+   */
+  private async control(): Promise<boolean> {
+    if (!this.controlCheck) return this.paused;
+    // Cleared before reading, so a request that arrives meanwhile is looked at next turn.
+    this.controlCheck = false;
+    try {
+      const state = await this.requests.read();
+      if (state?.reset) await this.reset(state.reset);
+      const pause = state?.paused;
+      if (pause && !this.paused) {
+        await this.quiesce();
+        this.paused = true;
+        this.logger.info({ [this.kind]: this.name, by: pause.by, reason: pause.reason }, `herald: ${this.kind} paused`);
+      }
+      if (pause && !pause.confirmed) await this.requests.confirmPause(this.holding.lease.owner);
+      if (!pause && this.paused) {
+        this.paused = false;
+        this.mustRead = true;
+        this.logger.info({ [this.kind]: this.name }, `herald: ${this.kind} resumed`);
+      }
+    } catch (error) {
+      this.controlCheck = true; // the request waits for the next turn
+      throw error;
+    }
+    return this.paused;
+  }
+
+  /** Moves the checkpoint as an operator asked, fenced like a checkpoint write. */
+  private async reset(request: ResetRequest): Promise<void> {
+    await this.quiesce();
+    const done = await this.requests.carryOut(request, { owner: this.holding.lease.owner, ...this.positions() });
+    if (done === 'fenced') throw this.holding.loseIt();
+    if (done === 'superseded') {
+      this.controlCheck = true; // a later request replaced it: the next turn carries that one out
+      return;
+    }
+    await this.movedTo(done.to);
+    this.logger.info({ [this.kind]: this.name, from: done.from, to: done.to, by: done.by }, `herald: ${this.kind} reset`);
+  }
+
+  /** A lease renewal read the row: look at the controls if they changed or a request waits. */
+  protected renewed(controls: RenewedControls): void {
+    if (controls.pending || controls.paused !== this.paused) this.nudge();
+  }
+
   /** Whether this process's loop gets its work done: unhealthy while it keeps failing on something other than a handler. */
   health(): SubscriptionHealth {
     return this.healthState;
@@ -144,14 +221,16 @@ export abstract class LogLoop {
     this.wakeup.notify();
   }
 
-  /** Announcements may have been missed: read once. */
+  /** Announcements may have been missed: read once, and look at the controls. */
   recheck(): void {
     this.mustRead = true;
+    this.controlCheck = true;
     this.wakeup.notify();
   }
 
-  /** Another process released the lease, or an operator asked for something: look now. */
+  /** Another process released the lease, or an operator asked for something (a retry, a pause, a reset): look now. */
   nudge(): void {
+    this.controlCheck = true;
     this.wakeup.notify();
     this.stopSignal.notify();
   }

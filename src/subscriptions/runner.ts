@@ -12,11 +12,11 @@ import type { RestartPolicy, SubscriptionDefinition } from './definition.js';
 import type { Lease } from './lease.js';
 import { BatchFailure, type FailureHost, HandlerThrew, type Origin, StopRequested, SubscriptionFailures } from './failures.js';
 import { LeaseHolding } from './holding.js';
+import { ControlRequests } from './requests.js';
 
 export type { RunnerHooks, RunnerTiming } from './hooks.js';
 import type { RunnerHooks, RunnerTiming } from './hooks.js';
 import { type FailureVerdict, LogLoop } from './loop.js';
-
 
 /**
  * Runs one subscription in this process: takes its lease (or waits as a standby), calls `init()`,
@@ -56,6 +56,7 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
   private readonly timeoutMs: number;
   private readonly store: ParkingStore;
   protected readonly holding: LeaseHolding;
+  protected readonly requests: ControlRequests;
   protected readonly kind = 'subscription';
   protected readonly leaseTtlMs: number;
 
@@ -78,7 +79,8 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     // Strong consistency waiters in other processes watch the stored checkpoint: never deferred.
     this.checkpointAfterMs = progressChannel ? 0 : (definition.checkpointAfterMs ?? 100);
     this.watchdog = new Watchdog(this.timeoutMs);
-    this.holding = new LeaseHolding(lease, logger);
+    this.holding = new LeaseHolding(lease, logger, (controls) => this.renewed(controls));
+    this.requests = new ControlRequests(pool, quotedSchema, definition.name);
     this.store = new ParkingStore(quotedSchema, definition.name);
     this.failures = new SubscriptionFailures(this, pool, quotedSchema, this.store, lease, this.policy, hooks);
   }
@@ -91,9 +93,6 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
   get name(): string {
     return this.definition.name;
   }
-
-  /** Starts the loop; resolves once this process either runs the subscription or stands by. */
-
 
   protected override async failed(error: unknown): Promise<FailureVerdict> {
     // With a restart policy the loop goes on: the lease is taken again once the restart is due.
@@ -109,6 +108,28 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
     this.phase = 'stopped';
   }
 
+
+  /** Before a pause or a reset: the deferred checkpoint is written, the page read ahead dropped. */
+  protected async quiesce(): Promise<void> {
+    this.readAhead = undefined;
+    await this.flushCheckpoint(true);
+  }
+
+  protected positions(): { stored: number; handled: number } {
+    return { stored: this.stored, handled: this.position };
+  }
+
+  /** After a reset: both the stored and the handled position are `to`; blocked streams as the parked rows now say. */
+  protected async movedTo(to: number): Promise<void> {
+    this.position = to;
+    this.stored = to;
+    this.unflushedSince = undefined;
+    this.readAhead = undefined;
+    this.mustRead = true;
+    this.needsRepair = true;
+    await this.failures.load();
+    this.hooks.progress(this.name, to);
+  }
 
   /** One turn of the loop: due retries and operator requests first, then new events of the log. */
   protected async step(): Promise<void> {
