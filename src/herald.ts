@@ -17,7 +17,7 @@ import { ParkedEvents } from './parking/operator.js';
 import { appendToStream, prepareEvents, validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
 import { readOpenAppends } from './log/open-appends.js';
 import { LogPages } from './log/pages.js';
-import { readHead, readLog, readStream } from './log/read.js';
+import { countUnsequenced, readHead, readLog, readStream } from './log/read.js';
 import { Sequencer } from './log/sequencer.js';
 import { Listener } from './runtime/listener.js';
 import { channelOf, decodeNotification } from './runtime/notifications.js';
@@ -49,6 +49,12 @@ interface TransactionScope {
 
 export type { HeraldEvents, HeraldOptions, LogStatus } from './herald/options.js';
 
+/** Something that runs with a log (a saga's timeout scheduler, a metrics server): see {@link Herald.attach}. */
+export interface Worker {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 /**
  * One bounded context's event log: append events inside your transactions, and run durable
  * subscriptions on them.
@@ -66,7 +72,8 @@ export class Herald {
   readonly context: string;
   /** This process's identity in subscription leases. */
   readonly processId: string;
-  private readonly pool: pg.Pool;
+  /** The pool this log uses (for extensions: sagas, the admin panel, metrics). */
+  readonly pool: pg.Pool;
   private readonly schema: string;
   private readonly channel: string;
   private readonly registry: ReadonlyMap<string, EventDefinition>;
@@ -107,6 +114,7 @@ export class Herald {
   private readonly acknowledgements: AcknowledgementCollection;
   private readonly consumers = new Map<string, Consumer>();
   private readonly writerWake: WriterWake;
+  private readonly workers = new Set<Worker>();
 
   constructor(options: HeraldOptions) {
     if (!options || typeof options.pool?.connect !== 'function') throw new ConfigError('createHerald: `pool` must be a pg Pool');
@@ -246,6 +254,13 @@ export class Herald {
     return readLog(this.pool, this.schema, afterEventNumber, limit);
   }
 
+  /** Runs `worker` with this log: started by `start()` (at once if started), stopped first by `stop()`. */
+  attach(worker: Worker): this {
+    this.workers.add(worker);
+    if (this.started) void worker.start().catch((error) => this.logger.error({ err: error }, 'herald: worker start failed'));
+    return this;
+  }
+
   /** Registers a durable subscription on this log. Starts it at once if the log is started. */
   subscribe(definition: SubscriptionDefinition): this {
     const name = checkSubscription(definition);
@@ -349,6 +364,7 @@ export class Herald {
     for (const entry of this.relays.values()) await this.acknowledgements.add(entry);
     for (const relay of this.relayLoops.values()) await this.startRelay(relay);
     for (const consumer of this.consumers.values()) await consumer.start();
+    for (const worker of this.workers) await worker.start();
     const results = await Promise.allSettled([...this.runners.values()].map((r) => this.startRunner(r, overrides.startFrom?.[r.name])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -358,6 +374,7 @@ export class Herald {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    await Promise.all([...this.workers].map((w) => w.stop()));
     await Promise.all([...this.consumers.values()].map((c) => c.stop()));
     await this.acknowledgements.stop();
     await Promise.all([...this.runners.values(), ...this.relayLoops.values()].map((r) => r.stop()));
@@ -371,11 +388,10 @@ export class Herald {
   /** Head of the log, open appends, and every subscription's position, lag, state and lease holder (all processes). */
   async status(): Promise<LogStatus> {
     const head = await readHead(this.pool, this.schema);
-    const { rows } = await this.pool.query<{ n: string }>(`SELECT (SELECT count(*) FROM ${this.schema}.log_head h JOIN ${this.schema}.events e ON e.id > h.sequenced_through) + (SELECT count(*) FROM ${this.schema}.log_head h, unnest(h.holes + h.recent_holes) r JOIN ${this.schema}.events e ON e.id >= lower(r) AND e.id < upper(r)) AS n`);
     return {
       context: this.context,
       head,
-      unsequenced: Number(rows[0]?.n ?? 0),
+      unsequenced: await countUnsequenced(this.pool, this.schema),
       openAppends: await readOpenAppends(this.pool, this.context),
       subscriptions: await readSubscriptionStatus(this.pool, this.schema, head),
       relays: [...this.relayLoops.values()].map((relay) => ({ name: relay.name, active: relay.active, ...relay.health() })),

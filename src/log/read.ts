@@ -47,3 +47,13 @@ export async function readHead(executor: SqlExecutor, quotedSchema: string): Pro
   const { rows } = await executor.query<{ last_event_number: string }>(`SELECT last_event_number FROM ${quotedSchema}.log_head`);
   return Number(rows[0]?.last_event_number ?? 0);
 }
+
+/** Committed events not sequenced yet: past the sequencer's scan, or in its holes. */
+export async function countUnsequenced(executor: SqlExecutor, quotedSchema: string): Promise<number> {
+  const s = quotedSchema;
+  const { rows } = await executor.query<{ n: string }>(
+    `SELECT (SELECT count(*) FROM ${s}.log_head h JOIN ${s}.events e ON e.id > h.sequenced_through)
+          + (SELECT count(*) FROM ${s}.log_head h, unnest(h.holes + h.recent_holes) r JOIN ${s}.events e ON e.id >= lower(r) AND e.id < upper(r)) AS n`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}

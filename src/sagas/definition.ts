@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.js';
 import type { CustomMetadata, NewEvent, RecordedEvent } from '../events/types.js';
+import type { ErrorPolicy } from '../handlers/policy.js';
 import type { AppendOptions, AppendResult } from '../log/append.js';
 import type { SqlExecutor } from '../sql/executor.js';
 import { validateSubscriptionName } from '../sql/identifiers.js';
@@ -58,7 +59,7 @@ export interface SagaDefinition<State> {
    */
   readonly unmatched?: 'record' | 'ignore' | 'park';
   /** Options of the saga's subscription on the log (batch size, error policy, …). */
-  readonly subscription?: { readonly batchSize?: number; readonly handlerTimeoutMs?: number; readonly startFrom?: 'origin' | 'current' };
+  readonly subscription?: { readonly batchSize?: number; readonly handlerTimeoutMs?: number; readonly startFrom?: 'origin' | 'current'; readonly onError?: ErrorPolicy };
 }
 
 /** The type of the event a saga's timeout becomes in the log. */

@@ -4,6 +4,8 @@
  * change, the commands it appends, its timeouts and the delivery's checkpoint commit together.
  */
 import { InvalidArgumentError, SagaUnmatchedError } from '../errors.js';
+import { stamp } from '../domain/store.js';
+import { defaultErrorPolicy, park } from '../handlers/policy.js';
 import type { CustomMetadata, NewEvent } from '../events/types.js';
 import type { AppendOptions, AppendResult } from '../log/append.js';
 import type { SqlExecutor } from '../sql/executor.js';
@@ -42,6 +44,9 @@ export class Saga<State> {
       startFrom: this.definition.subscription?.startFrom,
       batchSize: this.definition.subscription?.batchSize,
       handlerTimeoutMs: this.definition.subscription?.handlerTimeoutMs,
+      // An unmatched event will not match on a retry: it goes to a person at once.
+      onError: (error, event, failure) =>
+        error instanceof SagaUnmatchedError ? park(error.message) : (this.definition.subscription?.onError ?? defaultErrorPolicy())(error, event, failure),
       handle: (event, _meta, { tx }) => this.process(event, tx),
     };
   }
@@ -89,7 +94,9 @@ export class Saga<State> {
     const context: SagaContext = {
       tx,
       key,
-      append: (streamId, events, options) => this.log.append(tx, streamId, events, options),
+      // What the saga emits was caused by the event it reacted to, in the same conversation.
+      append: (streamId, events, options) =>
+        this.log.append(tx, streamId, stamp(Array.isArray(events) ? events : [events as NewEvent], { causationId: event.metadata.eventId, correlationId: event.metadata.correlationId ?? event.metadata.eventId }), options),
       schedule: (name, after, data = {}) => {
         const dueAt = 'at' in after ? after.at : new Date(Date.now() + after.ms);
         if (Number.isNaN(dueAt.getTime())) throw new InvalidArgumentError('timeout', `saga '${this.name}': timeout '${name}' has no valid time`);
