@@ -62,6 +62,8 @@ export class Telemetry {
   private readonly wrappers = new Map<string, SpanWrapper[]>();
   /** Listeners and wrappers per span name: a span with none runs its work bare. */
   private readonly observers = new Map<string, number>();
+  /** Listeners per span name: a span with wrappers only emits nothing. */
+  private readonly heard = new Map<string, number>();
   private readonly enrichers = new Set<MetadataEnricher>();
 
   /** Listens to one event by name, e.g. `'subscription:batch:stop'`. Returns the way to stop listening. */
@@ -72,9 +74,12 @@ export class Telemetry {
     if (set.has(added)) return () => {};
     set.add(added);
     const span = name.slice(0, name.lastIndexOf(':'));
-    this.observe(span, 1);
+    count(this.observers, span, 1);
+    count(this.heard, span, 1);
     return () => {
-      if (set.delete(added)) this.observe(span, -1);
+      if (!set.delete(added)) return;
+      count(this.observers, span, -1);
+      count(this.heard, span, -1);
     };
   }
 
@@ -82,7 +87,7 @@ export class Telemetry {
   wrap<N extends SpanName>(name: N, wrapper: SpanWrapper<N>): () => void {
     const entry = wrapper as SpanWrapper;
     this.wrappers.set(name, [...(this.wrappers.get(name) ?? []), entry]);
-    this.observe(name, 1);
+    count(this.observers, name, 1);
     let removed = false;
     return () => {
       if (removed) return;
@@ -90,7 +95,7 @@ export class Telemetry {
       const left = (this.wrappers.get(name) ?? []).filter((w) => w !== entry);
       if (left.length > 0) this.wrappers.set(name, left);
       else this.wrappers.delete(name);
-      this.observe(name, -1);
+      count(this.observers, name, -1);
     };
   }
 
@@ -121,10 +126,12 @@ export class Telemetry {
 
   /**
    * Runs `work` inside a span. `metadata` may be completed by the work (the stop event carries
-   * what it added). Costs one map look-up when nobody observes the span.
+   * what it added). Costs one map look-up when nobody observes the span, and emits nothing
+   * when only wrappers do.
    */
   span<N extends SpanName, T>(name: N, metadata: TelemetrySpans[N], work: () => Promise<T>): Promise<T> {
     if (!this.observers.has(name)) return work();
+    if (!this.heard.has(name)) return this.wrapped(name, metadata, work);
     return this.observed(name, metadata, work);
   }
 
@@ -154,12 +161,6 @@ export class Telemetry {
     return run() as Promise<T>;
   }
 
-  private observe(span: string, change: number): void {
-    const count = (this.observers.get(span) ?? 0) + change;
-    if (count > 0) this.observers.set(span, count);
-    else this.observers.delete(span);
-  }
-
   private emit(name: string, event: TelemetryEvent): void {
     const set = this.listeners.get(name);
     if (!set) return;
@@ -177,11 +178,19 @@ export class Telemetry {
  * Runs `work` in `wrapper`, at most once. A wrapper that fails is passed over: before it started
  * the work, the work runs bare; after, the work's own outcome stands.
  */
-async function guarded(wrapper: SpanWrapper, metadata: unknown, work: () => Promise<unknown>): Promise<unknown> {
+function guarded(wrapper: SpanWrapper, metadata: unknown, work: () => Promise<unknown>): Promise<unknown> {
   let running: Promise<unknown> | undefined;
+  const once = () => (running ??= work());
   try {
-    return await wrapper(metadata as never, () => (running ??= work()));
+    return wrapper(metadata as never, once).then(undefined, () => running ?? work());
   } catch {
     return running ?? work();
   }
+}
+
+/** Counts up or down per span name; a name that reaches zero leaves the map. */
+function count(counts: Map<string, number>, span: string, change: number): void {
+  const n = (counts.get(span) ?? 0) + change;
+  if (n > 0) counts.set(span, n);
+  else counts.delete(span);
 }
