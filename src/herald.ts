@@ -196,9 +196,9 @@ export class Herald {
     }
     const timeoutMs = positive('consistencyTimeoutMs', options.consistencyTimeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS);
     const list = Array.isArray(events) ? events : [events as NewEvent];
-    const span = { context: this.context, streamId, events: list.length };
-    const result = await this.telemetry.span('log:append', span, async () =>
-      appendToStream(tx, this.schema, streamId, await prepareEvents(list, this.telemetry.enrich(options, span), this.registry), options.expectedVersion ?? 'any'));
+    const about = { context: this.context, streamId, events: list.length };
+    const result = await this.telemetry.span('log:append', about, async () =>
+      appendToStream(tx, this.schema, streamId, await prepareEvents(list, this.telemetry.enrich(options, about), this.registry), options.expectedVersion ?? 'any'));
     if (scope) {
       scope.appended = true;
       if (strong) scope.strong.push({ eventIds: [...result.eventIds], timeoutMs });
