@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   HERALD_TRANSACTION_ENDED: 'A connection was used after its transaction ended.',
   HERALD_LOG_INCONSISTENT: "Herald's own tables disagree with the log (an event a row refers to is missing).",
   HERALD_SUBSCRIPTION_UNKNOWN: 'An operator action named a subscription this log does not know.',
+  HERALD_METRICS_SERVER: 'The metrics HTTP server could not listen on its port (in use, or not permitted).',
 } as const;
 
 /** The literal union of Herald's error codes. */
@@ -384,5 +385,15 @@ export class ConsumerMessageBusyError extends HeraldError {
 export class HandlerSqlError extends HeraldError {
   constructor(readonly detail: string) {
     super('HERALD_HANDLER_SQL', `A handler went on after an SQL error in its transaction (it is aborted and cannot commit): ${detail}`);
+  }
+}
+
+/** `serveMetrics` could not listen: the port is in use, or binding it is not permitted. */
+export class MetricsServerError extends HeraldError {
+  constructor(
+    readonly address: string,
+    cause: unknown,
+  ) {
+    super('HERALD_METRICS_SERVER', `The metrics server could not listen on ${address}: ${describe(cause)}`, { cause });
   }
 }

@@ -102,9 +102,9 @@ export class Herald {
    */
   readonly parkedMessages: ParkedMessages;
   /**
-   * Spans around this context's units of work — `subscription:batch`, `relay:publish`,
-   * `consumer:batch`, `consumer:message`, each with `:start`, `:stop` (with `durationMs`) and
-   * `:exception` — for metrics and tracing: `herald.telemetry.on('relay:publish:stop', (e) => …)`.
+   * Spans around this context's units of work — `log:append`, `subscription:batch`, `subscription:handle`,
+   * `relay:publish`, `consumer:batch`, `consumer:message`, `consumer:handle`, each with `:start`, `:stop`
+   * and `:exception` — for metrics and tracing (`herald/metrics`, `herald/tracing`); see {@link Telemetry}.
    */
   readonly telemetry = new Telemetry();
   /** Operator controls of this log's subscriptions and relays (restart, pause, resume, reset), from any process. */
@@ -203,8 +203,10 @@ export class Herald {
       throw new InvalidArgumentError('consistency', `${JSON.stringify(options.consistency)}; use 'eventual' or 'strong'`);
     }
     const timeoutMs = positive('consistencyTimeoutMs', options.consistencyTimeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS);
-    const prepared = await prepareEvents(Array.isArray(events) ? events : [events as NewEvent], options, this.registry);
-    const result = await appendToStream(tx, this.schema, streamId, prepared, options.expectedVersion ?? 'any');
+    const list = Array.isArray(events) ? events : [events as NewEvent];
+    const about = { context: this.context, streamId, events: list.length };
+    const result = await this.telemetry.span('log:append', about, async () =>
+      appendToStream(tx, this.schema, streamId, await prepareEvents(list, this.telemetry.enrich(options, about), this.registry), options.expectedVersion ?? 'any'));
     if (scope) {
       scope.appended = true;
       if (strong) scope.strong.push({ eventIds: [...result.eventIds], timeoutMs });
@@ -383,6 +385,7 @@ export class Herald {
     await this.listener?.stop();
     await this.inbox.stop();
     await this.writerWake.idle();
+    this.emit('stopped', { context: this.context });
   }
 
   /** Head of the log, open appends, and every subscription's position, lag, state and lease holder (all processes). */

@@ -11,6 +11,7 @@ export { type SqlExecutor, pgExecutor } from './sql/index.js';
 export { migrate, type MigrateResult } from './schema/migrate.js';
 export { openDatabase, startEmbeddedPostgres, type Database, type CloseOptions, type OpenDatabaseOptions, type EmbeddedServer } from './database/index.js';
 export type { Logger } from './runtime/logger.js';
+export type { Telemetry, TelemetrySpans, TelemetryEvent, SpanName, SpanEvent, SpanWrapper, MetadataEnricher } from './runtime/telemetry.js';
 export * from './handlers/index.js';
 export * from './parking/index.js';
 export * from './inbox/index.js';

@@ -5,7 +5,7 @@ import { askPolicy, handlerOutcome, nextFailure } from '../handlers/failure.js';
 import type { ErrorAction, FailureContext } from '../handlers/policy.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Watchdog } from '../runtime/watchdog.js';
-import type { Telemetry } from '../runtime/telemetry.js';
+import type { Telemetry, TelemetrySpans } from '../runtime/telemetry.js';
 import { transaction, type Transaction } from '../sql/transaction.js';
 import type { SqlExecutor } from '../sql/executor.js';
 import { decodeCloudEvent, type ReceivedEvent } from '../transports/cloudevents.js';
@@ -93,7 +93,14 @@ export class MessageHandling {
    * each message on its own with {@link settle}, where failures meet the policy.
    */
   settleBatch(batch: readonly Incoming[]): Promise<Outcome[]> {
-    return this.hooks.telemetry.span('consumer:batch', { context: this.context, consumer: this.settings.name, messages: batch.length }, () => this.settleBatchNow(batch));
+    const metadata: TelemetrySpans['consumer:batch'] = { context: this.context, consumer: this.settings.name, messages: batch.length };
+    return this.hooks.telemetry.span('consumer:batch', metadata, async () => {
+      const outcomes = await this.settleBatchNow(batch);
+      const counts: Record<string, number> = {};
+      for (const outcome of outcomes) counts[outcome] = (counts[outcome] ?? 0) + 1;
+      metadata.outcomes = counts;
+      return outcomes;
+    });
   }
 
   private async settleBatchNow(batch: readonly Incoming[]): Promise<Outcome[]> {
@@ -343,7 +350,9 @@ export class MessageHandling {
     const handler = this.settings.handlers[event.type]!;
     const timeout = () => new HandlerTimeoutError(this.settings.name, event.metadata.eventNumber, this.settings.handlerTimeoutMs);
     try {
-      const returned = await this.watchdog.run((signal) => handler(event, event.metadata, { tx: t.tx, consumer: this.settings.name, signal }), timeout);
+      const returned = await this.hooks.telemetry.span('consumer:handle', { context: this.context, consumer: this.settings.name, event }, async () =>
+        this.watchdog.run((signal) => handler(event, event.metadata, { tx: t.tx, consumer: this.settings.name, signal }), timeout),
+      );
       return handlerOutcome(returned);
     } catch (error) {
       if (error instanceof HandlerTimeoutError) t.abandon(error);

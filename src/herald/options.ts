@@ -73,6 +73,8 @@ export interface HeraldEvents extends ControlEvents {
   messageRefused: { relay: string; message: RelayMessage; error: unknown; failure: FailureContext; action: ErrorAction };
   /** A consumer stopped in this process because its error policy said `stop`. */
   consumerStopped: { consumer: string; reason: string };
+  /** This Herald stopped (`stop()` finished): integrations such as metrics detach from it. */
+  stopped: { context: string };
 }
 
 /** The log's own figures and every subscription's, as {@link Herald.status} returns them. */

@@ -265,7 +265,7 @@ export class Relay extends LogLoop implements RelayHandle {
 
   private async publish(messages: readonly RelayMessage[]): Promise<void> {
     const { transport, confirmTimeoutMs } = this.settings;
-    await this.hooks.telemetry.span('relay:publish', { context: this.context, relay: this.name, messages: messages.length }, async () => {
+    await this.hooks.telemetry.span('relay:publish', { context: this.context, relay: this.name, messages: messages.length, items: messages }, async () => {
       await this.confirms.run(
         () => transport.publish('events', messages),
         () => new TransportError(transport.kind, `no confirm for a page within ${confirmTimeoutMs} ms`),

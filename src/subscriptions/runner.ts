@@ -395,9 +395,11 @@ export class SubscriptionRunner extends LogLoop implements FailureHost {
    * anything but nothing or `ALREADY_SEEN`.
    */
   private async invoke(event: RecordedEvent, t: Transaction): Promise<void> {
-    const returned = await this.watchdog.run(
-      (signal) => this.definition.handle(event, event.metadata, { tx: t.tx, subscription: this.name, signal }),
-      () => new HandlerTimeoutError(this.name, event.metadata.eventNumber, this.timeoutMs),
+    const returned = await this.hooks.telemetry.span('subscription:handle', { context: this.context, subscription: this.name, event }, async () =>
+      this.watchdog.run(
+        (signal) => this.definition.handle(event, event.metadata, { tx: t.tx, subscription: this.name, signal }),
+        () => new HandlerTimeoutError(this.name, event.metadata.eventNumber, this.timeoutMs),
+      ),
     );
     if (handlerOutcome(returned) === 'already-seen') this.seenInTransaction.push(event);
   }

@@ -11,7 +11,8 @@ import type { CustomMetadata, EventMetadata, RecordedEvent } from '../events/typ
  * { "specversion": "1.0", "id": "<event id>", "source": "/herald/orders", "type": "OrderPlaced",
  *   "subject": "order-1", "time": "2026-11-22T10:00:00.000Z", "datacontenttype": "application/json",
  *   "data": { … }, "heraldcontext": "orders", "heraldnumber": "42", "heraldstream": "order-1",
- *   "heraldversion": "1", "heraldcausation": "…", "heraldcorrelation": "…", "traceparent": "00-…" }
+ *   "heraldversion": "1", "heraldcausation": "…", "heraldcorrelation": "…", "traceparent": "00-…",
+ *   "tracestate": "…" }
  * ```
  */
 export const CONTENT_TYPE = 'application/cloudevents+json';
@@ -31,9 +32,15 @@ export interface ReceivedEvent<Type extends string = string, Data = unknown> {
   readonly metadata: ReceivedMetadata;
 }
 
-/** The CloudEvents attribute holding a W3C trace context (Distributed Tracing extension). */
+/**
+ * The CloudEvents attributes holding a W3C trace context (Distributed Tracing extension). An event
+ * carries them in its custom metadata under the same keys (`herald/tracing` puts them there).
+ */
 const TRACEPARENT = 'traceparent';
+const TRACESTATE = 'tracestate';
 const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+/** W3C caps `tracestate` at 32 members of at most 256 characters; a longer one is not worth carrying. */
+const TRACESTATE_MAX = 512;
 
 /**
  * An event's fields as text, as the log stores them: the relay reads them so straight from
@@ -69,11 +76,32 @@ export function cloudEventText(prefix: string, e: EventText): string {
   if (e.causation) text += `,"heraldcausation":${JSON.stringify(e.causation)}`;
   if (e.correlation) text += `,"heraldcorrelation":${JSON.stringify(e.correlation)}`;
   if (e.metadata !== '{}') {
-    const { [TRACEPARENT]: traceparent, ...custom } = JSON.parse(e.metadata) as Record<string, unknown>;
+    const { [TRACEPARENT]: traceparent, [TRACESTATE]: tracestate, ...custom } = JSON.parse(e.metadata) as Record<string, unknown>;
     if (typeof traceparent === 'string') text += `,"traceparent":${JSON.stringify(traceparent)}`;
+    if (typeof tracestate === 'string') text += `,"tracestate":${JSON.stringify(tracestate)}`;
+    else if (tracestate !== undefined) custom[TRACESTATE] = tracestate;
     if (Object.keys(custom).length > 0) text += `,"heraldmetadata":${JSON.stringify(JSON.stringify(custom))}`;
   }
   return `${text},"data":${e.data}}`;
+}
+
+/**
+ * The trace context of a message made by {@link cloudEventText}, without parsing its payload: the
+ * encoder writes `data` last, and no attribute before it can hold `,"` outside a string (in a JSON
+ * string every `"` is escaped), so the text before the first `,"data":` is the attributes. Pure.
+ */
+export function traceContextOf(body: Buffer): { traceparent: string; tracestate: string | undefined } | undefined {
+  const end = body.indexOf(',"data":');
+  const at = body.indexOf(',"traceparent":"');
+  if (end < 0 || at < 0 || at > end) return undefined;
+  try {
+    const head = JSON.parse(`${body.toString('utf8', 0, end)}}`) as Record<string, unknown>;
+    const traceparent = head[TRACEPARENT];
+    if (typeof traceparent !== 'string') return undefined;
+    return { traceparent, tracestate: typeof head[TRACESTATE] === 'string' ? head[TRACESTATE] : undefined };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Encodes a recorded event of context `source` as a CloudEvent (structured JSON). Pure. */
@@ -138,7 +166,7 @@ export function decodeCloudEvent(body: Buffer | string): ReceivedEvent {
       causationId: optionalText(ce, 'heraldcausation'),
       correlationId: optionalText(ce, 'heraldcorrelation'),
       createdAt,
-      custom: customMetadata(ce.heraldmetadata, traceparent as string | undefined),
+      custom: customMetadata(ce.heraldmetadata, traceparent as string | undefined, ce[TRACESTATE]),
       source: context,
       traceparent: (traceparent as string | undefined) ?? null,
     },
@@ -167,7 +195,11 @@ function count(ce: Record<string, unknown>, name: string): number {
   return n;
 }
 
-function customMetadata(value: unknown, traceparent: string | undefined): CustomMetadata {
+/**
+ * The custom metadata of a received event, the trace context included. A `tracestate` that is not
+ * a string of at most 512 characters is dropped: it is advisory, unlike the event's own data.
+ */
+function customMetadata(value: unknown, traceparent: string | undefined, tracestate: unknown): CustomMetadata {
   let custom: CustomMetadata = {};
   if (value !== undefined) {
     try {
@@ -178,5 +210,6 @@ function customMetadata(value: unknown, traceparent: string | undefined): Custom
       throw new MalformedMessageError('heraldmetadata must be a JSON object encoded as a string');
     }
   }
-  return traceparent ? { ...custom, traceparent } : custom;
+  if (!traceparent) return custom;
+  return typeof tracestate === 'string' && tracestate.length <= TRACESTATE_MAX ? { ...custom, traceparent, tracestate } : { ...custom, traceparent };
 }

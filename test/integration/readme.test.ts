@@ -12,6 +12,7 @@ import { runExample } from '../../examples/orders-inventory/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createPool, dropContext, uniqueContext } from '../helpers/db.js';
 import { requireBroker } from '../helpers/brokers.js';
+import { parseExposition, valueOf } from '../helpers/prometheus.js';
 
 const run = promisify(execFile);
 
@@ -82,6 +83,37 @@ describe('README', () => {
       rmSync(acrossScript, { force: true });
       await dropContext(pool, `${prefix}_sales`);
       await dropContext(pool, `${prefix}_billing`);
+    }
+  });
+
+  it('shows examples/metrics-and-tracing.ts verbatim in "Metrics and tracing"', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const block = /<!-- observability:start -->\s*```ts\n([\s\S]*?)```\s*<!-- observability:end -->/.exec(readme);
+    assert.ok(block, 'README has a metrics and tracing block');
+    assert.equal(block[1], readFileSync('examples/metrics-and-tracing.ts', 'utf8'));
+  });
+
+  it('the metrics and tracing example scrapes its metrics and shows the handler in the request trace', async () => {
+    const observed = uniqueContext('obs');
+    const observedScript = resolve('test/.observability.tmp.ts');
+    const source = readFileSync('examples/metrics-and-tracing.ts', 'utf8')
+      .replace("from 'herald/metrics'", `from '${resolve('src/metrics/index.ts')}'`)
+      .replace("from 'herald/tracing'", `from '${resolve('src/tracing/index.ts')}'`)
+      .replace("from 'herald'", `from '${resolve('src/index.ts')}'`)
+      .replace('port: 9464', 'port: 0')
+      .replace(/\bshop\b/g, observed);
+    writeFileSync(observedScript, source);
+    try {
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', observedScript], { env: process.env, timeout: 30_000 });
+      const lines = stdout.trim().split('\n');
+      const samples = parseExposition(lines.filter((l) => l.startsWith('herald_')).join('\n'));
+      assert.equal(valueOf(samples, 'herald_events_appended_total', { context: observed }), 1);
+      assert.equal(valueOf(samples, 'herald_log_head', { context: observed }), 1);
+      assert.equal(valueOf(samples, 'herald_subscription_lag', { context: observed, subscription: `${observed}.mailer` }), 0);
+      assert.equal(lines.at(-1), `trace: POST /orders > append ${observed} > handle ${observed}.mailer`);
+    } finally {
+      rmSync(observedScript, { force: true });
+      await dropContext(pool, observed);
     }
   });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeCloudEvent, encodeCloudEvent } from '../../src/transports/cloudevents.js';
+import { decodeCloudEvent, encodeCloudEvent, traceContextOf } from '../../src/transports/cloudevents.js';
 import { decodeAcknowledgement, encodeAcknowledgement, toRanges } from '../../src/deliveries/acknowledgement.js';
 import { MalformedMessageError } from '../../src/errors.js';
 import type { RecordedEvent } from '../../src/events/types.js';
@@ -34,6 +34,27 @@ test('CloudEvents: core attributes, Herald extensions and traceparent; decode is
   const back = decodeCloudEvent(body);
   assert.deepEqual(back.data, event.data);
   assert.deepEqual({ ...back.metadata }, { ...event.metadata, source: 'orders', traceparent: event.metadata.custom.traceparent });
+});
+
+test('CloudEvents: tracestate travels beside traceparent; traceContextOf reads both without the payload', () => {
+  const traced = { ...event, metadata: { ...event.metadata, custom: { ...event.metadata.custom, tracestate: 'vendor=a"b,other=c' } } };
+  const body = encodeCloudEvent('orders', traced);
+  const wire = JSON.parse(body.toString());
+  assert.equal(wire.tracestate, 'vendor=a"b,other=c');
+  assert.equal(wire.heraldmetadata, JSON.stringify({ tenant: 'acme' }));
+  assert.deepEqual(decodeCloudEvent(body).metadata.custom, traced.metadata.custom);
+  assert.deepEqual(traceContextOf(body), { traceparent: event.metadata.custom.traceparent, tracestate: 'vendor=a"b,other=c' });
+  // Without a trace context, one named in the payload or in the custom metadata is not taken for it.
+  const data = { note: ',"traceparent":"00-x', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+  const untraced = { ...event, data, metadata: { ...event.metadata, custom: { note: ',"traceparent":"' } } };
+  assert.equal(traceContextOf(encodeCloudEvent('orders', untraced)), undefined);
+  assert.equal(traceContextOf(Buffer.from('not a cloud event')), undefined);
+  // An oversized or non-string tracestate is dropped on arrival; the traceparent stays.
+  const { tracestate: _dropped, ...rest } = JSON.parse(body.toString());
+  for (const tracestate of ['x'.repeat(513), 42]) {
+    const custom = decodeCloudEvent(Buffer.from(JSON.stringify({ ...rest, tracestate }))).metadata.custom;
+    assert.deepEqual(custom, { tenant: 'acme', traceparent: event.metadata.custom.traceparent });
+  }
 });
 
 test('CloudEvents: malformed messages are refused with the reason', () => {
