@@ -160,6 +160,25 @@ describe('herald CLI', () => {
     assert.match(unmigrated.stderr, /herald migrate/);
   });
 
+  it('subscription pause, resume and reset are carried out by the running process', async () => {
+    const paused = await herald(['subscription', 'pause', 'flaky', ...ctx, '--reason', 'deploying', '--json']);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.equal(parsed(paused).status, 'paused');
+    const status = await herald(['status', ...ctx, '--json']);
+    assert.equal(parsed(status)[0].subscriptions[0].state, 'paused');
+    const resumed = await herald(['subscription', 'resume', 'flaky', ...ctx]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /flaky: resumed/);
+    const head = (await runtime.status()).head;
+    const reset = await herald(['subscription', 'reset', 'flaky', ...ctx, '--to', 'current', '--json']);
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.deepEqual([parsed(reset).status, parsed(reset).to], ['reset', head]);
+    const bad = await herald(['subscription', 'reset', 'flaky', ...ctx, '--to', 'yesterday']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--to must be origin, current, an event number or an ISO 8601 time/);
+    assert.equal((await herald(['subscription', 'pause', 'nosuch', ...ctx])).code, 5);
+  });
+
   it('schema prints and applies a YAML table file; a bad one exits 3 with its line', async () => {
     const target = uniqueContext('clischema');
     await pool.query(`CREATE SCHEMA "${target}"`);

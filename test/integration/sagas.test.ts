@@ -113,7 +113,7 @@ describe('sagas', () => {
 
   it("unmatched: 'park' sends an event with no instance to the parked events at once", async () => {
     const herald = make();
-    registerSaga(herald, { ...orderSaga, name: 'strict-orders', unmatched: 'park' });
+    registerSaga(herald, { ...orderSaga, name: 'strict-orders', unmatched: 'park', subscription: { startFrom: 'current' } });
     await herald.start();
     await herald.append('inventory', { type: 'StockReserved', data: { orderId: 'ghost' } });
     const [parked] = await waitFor(async () => {

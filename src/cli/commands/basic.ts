@@ -1,5 +1,6 @@
 /** `herald migrate`, `herald start`, `herald status`, `herald deliveries journey`. */
-import { openApp } from '../../config/app.js';
+import { type HeraldApp, openApp } from '../../config/app.js';
+import type { HeraldConfig } from '../../config/types.js';
 import type { LogStatus } from '../../herald.js';
 import { CommandFailed, NotFoundError, UsageError } from '../exit.js';
 import { json, table } from '../output.js';
@@ -35,18 +36,36 @@ export const start: Command = {
       if (session.values.migrate) await app.migrate();
       await app.register();
       await app.start();
-      output.err(`herald: running ${[...app.heralds.keys()].join(', ')} (Ctrl-C to stop)`);
+      const metrics = config.metrics ? await serveConfiguredMetrics(app, config.metrics) : undefined;
+      output.err(`herald: running ${[...app.heralds.keys()].join(', ')}${metrics ? `; metrics at ${metrics.url}` : ''} (Ctrl-C to stop)`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
       output.err('herald: stopping (finishing the work in hand)');
+      await metrics?.close();
     } finally {
       await app.close();
     }
   },
 };
+
+/** Serves `/metrics` for every context of the app (prom-client, an optional peer, is loaded only then). */
+async function serveConfiguredMetrics(app: HeraldApp, settings: NonNullable<HeraldConfig['metrics']>): Promise<{ url: string; close(): Promise<void> }> {
+  const { prometheusMetrics, serveMetrics } = await import('../../metrics/index.js');
+  const { Registry } = await import('prom-client');
+  const registry = new Registry();
+  const metrics = prometheusMetrics([...app.heralds.values()], { registry });
+  const server = await serveMetrics({ port: settings.port ?? 9464, host: settings.host ?? '127.0.0.1', registry });
+  return {
+    url: server.url,
+    async close() {
+      await server.close();
+      metrics.close();
+    },
+  };
+}
 
 export const status: Command = {
   name: 'status',
