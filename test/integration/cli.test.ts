@@ -208,6 +208,7 @@ describe('herald CLI', () => {
     writeFileSync(
       file,
       `databases: { default: { url: "\${DATABASE_URL}" } }
+metrics: { port: 0 }
 contexts:
   - name: ${started}
     pollMs: 50
@@ -225,6 +226,10 @@ contexts:
           await waitFor(() => r.stderr.includes('herald: running'), { timeoutMs: 20_000, message: 'start says it runs' });
           for (let i = 0; i < 3; i++) await writer.append(`s-${i}`, { type: 'Tick', data: {} });
           await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM "${started}".seen`)).rows[0].n === 3, { timeoutMs: 20_000, message: 'handled by the started process' });
+          const url = /metrics at (http:\/\/\S+)/.exec(r.stderr)?.[1];
+          assert.ok(url, `start prints where its metrics are: ${r.stderr}`);
+          const scraped = await (await fetch(url)).text();
+          assert.match(scraped, new RegExp(`herald_subscription_position\\{[^}]*context="${started}"[^}]*subscription="recorder"[^}]*\\} 3`));
         },
       });
       assert.equal(run.code, 0, run.stderr);
