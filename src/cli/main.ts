@@ -9,12 +9,13 @@ import { deliveries, migrate, start, status } from './commands/basic.js';
 import type { Command } from './commands/command.js';
 import { parked } from './commands/parked.js';
 import { schema } from './commands/schema.js';
+import { sagas } from './commands/sagas.js';
 import { subscription } from './commands/subscription.js';
 import { EXIT, exitCodeOf, type ExitCode, UsageError } from './exit.js';
 import { processOutput, type Output } from './output.js';
 import { GLOBAL_HELP } from './session.js';
 
-export const COMMANDS: readonly Command[] = [migrate, start, status, parked, subscription, deliveries, schema];
+export const COMMANDS: readonly Command[] = [migrate, start, status, parked, subscription, deliveries, sagas, schema];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -36,6 +36,23 @@ export class SagaInspector {
     private readonly quotedSchema: string,
   ) {}
 
+  /** Every saga with instances in this log, with counts by status. */
+  async sagas(): Promise<{ saga: string; active: number; completed: number; compensated: number; timeouts: number; unmatched: number }[]> {
+    const s = this.quotedSchema;
+    const { rows } = await this.pool.query(
+      `SELECT n.saga,
+              count(*) FILTER (WHERE i.status = 'active')::int AS active,
+              count(*) FILTER (WHERE i.status = 'completed')::int AS completed,
+              count(*) FILTER (WHERE i.status = 'compensated')::int AS compensated,
+              (SELECT count(*)::int FROM ${s}.saga_timeouts t WHERE t.saga = n.saga) AS timeouts,
+              (SELECT count(*)::int FROM ${s}.saga_unmatched u WHERE u.saga = n.saga) AS unmatched
+         FROM (SELECT saga FROM ${s}.saga_instances UNION SELECT saga FROM ${s}.saga_unmatched) n
+         LEFT JOIN ${s}.saga_instances i ON i.saga = n.saga
+        GROUP BY n.saga ORDER BY n.saga`,
+    );
+    return rows;
+  }
+
   /** Instances of `saga` (by key), optionally by status; keyset pages after `afterKey`. */
   async list(saga: string, options: { status?: SagaInstance['status']; limit?: number; afterKey?: string } = {}): Promise<SagaInstance[]> {
     if (options.status !== undefined && !['active', 'completed', 'compensated'].includes(options.status)) {

@@ -3,6 +3,7 @@
  * unmatched events, the instance row lock, and two processes sharing the work (one killed -9).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { createHerald, type Herald } from '../../src/index.js';
 import { registerSaga, type SagaDefinition, TIMEOUT_EVENT } from '../../src/sagas/index.js';
@@ -109,6 +110,21 @@ describe('sagas', () => {
     }, { message: 'two unmatched events recorded' });
     assert.deepEqual(unmatched.map((u) => [u.key, u.reason]).sort(), [['nobody', 'no instance'], ['o2', 'instance is compensated']]);
     await herald.stop();
+  });
+
+  it('the CLI lists sagas and shows an instance with its state', async () => {
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string }>((resolve) => {
+        execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--context', context, '--json'], { env: process.env }, (error, stdout) =>
+          resolve({ code: (error as { code?: number } | null)?.code ?? 0, stdout }),
+        );
+      });
+    const summary = await cli('sagas');
+    assert.equal(summary.code, 0);
+    assert.deepEqual(JSON.parse(summary.stdout).find((s: { saga: string }) => s.saga === 'order-fulfilment'), { saga: 'order-fulfilment', active: 0, completed: 1, compensated: 1, timeouts: 0, unmatched: 2 });
+    const shown = JSON.parse((await cli('sagas', 'show', 'order-fulfilment', 'o1')).stdout);
+    assert.deepEqual([shown.status, shown.state.stage, shown.steps], ['completed', 'shipped', ['reserve']]);
+    assert.equal((await cli('sagas', 'show', 'order-fulfilment', 'nope')).code, 5);
   });
 
   it("unmatched: 'park' sends an event with no instance to the parked events at once", async () => {
