@@ -576,4 +576,19 @@ CREATE TABLE ${s}.saga_unmatched (
 );
 `,
   },
+  {
+    version: 12,
+    name: 'projections rebuilt blue/green',
+    sql: ({ schema: s }) => `
+-- Per projection: the version readers see (its views point at that version's tables) and the
+-- version being built beside it, from the origin, by its own subscription.
+CREATE TABLE ${s}.projections (
+  name             text        PRIMARY KEY,
+  live_version     integer     NOT NULL,
+  building_version integer,
+  tables           text[]      NOT NULL,
+  switched_at      timestamptz
+);
+`,
+  },
 ];
