@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   HERALD_TRANSACTION_ENDED: 'A connection was used after its transaction ended.',
   HERALD_LOG_INCONSISTENT: "Herald's own tables disagree with the log (an event a row refers to is missing).",
   HERALD_SUBSCRIPTION_UNKNOWN: 'An operator action named a subscription this log does not know.',
+  HERALD_OPERATOR_ACTION: 'A bulk operator action does not exist, or its state does not allow this (running a finished one, say).',
+  HERALD_ADMIN_REQUEST: 'The admin panel refused a request: not signed in, not allowed, malformed, or too large.',
 } as const;
 
 /** The literal union of Herald's error codes. */
@@ -335,5 +337,29 @@ export class ConsumerMessageBusyError extends HeraldError {
 export class HandlerSqlError extends HeraldError {
   constructor(readonly detail: string) {
     super('HERALD_HANDLER_SQL', `A handler went on after an SQL error in its transaction (it is aborted and cannot commit): ${detail}`);
+  }
+}
+
+/** A bulk operator action does not exist, or its state does not allow what was asked (running a finished one, say). */
+export class OperatorActionError extends HeraldError {
+  constructor(
+    readonly actionId: number,
+    message: string,
+    /** `unknown`: no such action; `state`: it exists but cannot do this now. */
+    readonly reason: 'unknown' | 'state',
+  ) {
+    super('HERALD_OPERATOR_ACTION', `Operator action ${actionId}: ${message}`);
+  }
+}
+
+/** The admin panel refused a request; `status` is the HTTP status it answers with. */
+export class AdminRequestError extends HeraldError {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429,
+    message: string,
+    /** The request field at fault, when there is one. */
+    readonly field?: string,
+  ) {
+    super('HERALD_ADMIN_REQUEST', message);
   }
 }

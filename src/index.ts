@@ -19,3 +19,4 @@ export * from './consumers/index.js';
 export * from './deliveries/index.js';
 export type { Transport, Channel, OutgoingMessage, Delivery, ConsumeOptions, Consumption, TransportHealth } from './transports/transport.js';
 export { encodeCloudEvent, decodeCloudEvent, CONTENT_TYPE, type ReceivedEvent, type ReceivedMetadata } from './transports/cloudevents.js';
+export * from './operations/index.js';

@@ -105,6 +105,14 @@ export class ParkedMessages {
     return rows.map(toParkedMessage);
   }
 
+  /** One stored message (any status), or `undefined`. */
+  async get(consumer: string, key: string): Promise<ParkedMessage | undefined> {
+    validateSubscriptionName(consumer);
+    if (typeof key !== 'string' || key.length === 0 || key.length > 500) throw new InvalidArgumentError('key', 'must be a message key');
+    const { rows } = await this.pool.query<Row>(`SELECT * FROM ${this.table} WHERE consumer = $1 AND message_key = $2`, [consumer, key]);
+    return rows[0] ? toParkedMessage(rows[0]) : undefined;
+  }
+
   /** Asks for a retry of a parked (or scheduled) message; with `wait`, resolves once a consumer tried it. */
   async retry(consumer: string, key: string, options: { wait?: boolean; timeoutMs?: number } = {}): Promise<MessageRequestOutcome> {
     await this.request(consumer, key, 'retry_requested', null);

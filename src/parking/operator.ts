@@ -85,6 +85,14 @@ export class ParkedEvents {
     return rows.map(toParkedEvent);
   }
 
+  /** One row of a subscription's parked events (any status), or `undefined`. */
+  async get(subscription: string, eventNumber: number): Promise<ParkedEvent | undefined> {
+    validateSubscriptionName(subscription);
+    if (!Number.isSafeInteger(eventNumber) || eventNumber < 1) throw new InvalidArgumentError('eventNumber', 'use a whole number ≥ 1');
+    const { rows } = await this.pool.query<Row>(`SELECT * FROM ${this.table} WHERE subscription = $1 AND event_number = $2`, [subscription, eventNumber]);
+    return rows[0] ? toParkedEvent(rows[0]) : undefined;
+  }
+
   /**
    * Asks for a retry of one parked (or scheduled) event. With `wait`, resolves once the runner
    * tried it (or after `timeoutMs` with status `requested`). Throws {@link NotParkedError} or

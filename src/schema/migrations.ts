@@ -1,4 +1,5 @@
 import { quoteIdent } from '../sql/identifiers.js';
+import { operationsSchemaSql } from './operations-schema.js';
 
 /** One versioned step of a context schema. `sql` receives the quoted schema name. */
 export interface Migration {
@@ -506,5 +507,11 @@ $fn$;
 -- Subscriptions wake up for the events numbered above.
 SELECT pg_notify('herald_' || ${literal}, 's' || last_event_number::text) FROM ${s}.log_head;
 `,
+  },
+  {
+    // v6 is another change's (subscription pause, resume, reset).
+    version: 7,
+    name: 'operator actions (frozen bulk retries and skips), audit log, search indexes',
+    sql: ({ schema }) => operationsSchemaSql(schema),
   },
 ];
