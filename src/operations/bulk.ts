@@ -58,6 +58,11 @@ export interface RunOptions {
   readonly settleTimeoutMs?: number;
   /** Called after every step with the action as it stands. */
   readonly onProgress?: (action: OperatorAction) => void;
+  /**
+   * Stops the run between two steps (its process is shutting down): the action goes back to
+   * `frozen`, with what it did so far, and a later `run()` goes on from there.
+   */
+  readonly signal?: AbortSignal;
 }
 
 interface Row {
@@ -152,6 +157,7 @@ export class BulkActions {
     try {
       const status = action.kind === 'retry' ? 'retry_requested' : 'skip_requested';
       for (;;) {
+        if (options.signal?.aborted) return this.interrupt(id, actor);
         const step = await this.step(id, 'running', (db) => requestChunk(db, this.schema, id, action.target, status, action.reason, chunkSize));
         if (!step) return this.finishStopped(id, actor);
         progress(step.action);
@@ -163,6 +169,7 @@ export class BulkActions {
       progress(moved.action);
       const deadline = Date.now() + (options.settleTimeoutMs ?? 600_000);
       for (let delay = 20; action.requested > 0 && Date.now() < deadline; delay = Math.min(delay * 2, 500)) {
+        if (options.signal?.aborted) return this.interrupt(id, actor);
         await new Promise((resolve) => setTimeout(resolve, delay));
         const step = await this.step(id, 'settling', (db) => settleRequested(db, this.schema, id, action.target));
         if (!step) return this.finishStopped(id, actor);
@@ -259,6 +266,17 @@ export class BulkActions {
       [id, this.processId, status, error],
     );
     return rows[0] ? toAction(rows[0]) : this.get(id);
+  }
+
+  /** Gives an action back (status `frozen`, no runner): a later run goes on where this one stopped. */
+  private async interrupt(id: number, actor: string): Promise<OperatorAction> {
+    await this.pool.query(`UPDATE ${this.table} SET status = 'frozen', runner = NULL, heartbeat_at = NULL WHERE id = $1 AND runner = $2 AND status IN ('running', 'settling')`, [
+      id,
+      this.processId,
+    ]);
+    const current = await this.get(id);
+    await this.audit.record({ actor, action: 'bulk.finish', target: `action ${id}`, count: current.total, outcome: 'interrupted', detail: counts(current) });
+    return current;
   }
 
   private async finishStopped(id: number, actor: string): Promise<OperatorAction> {

@@ -1,9 +1,29 @@
 import type pg from 'pg';
-import type { MessageRequestOutcome, ParkedMessages } from '../consumers/operator.js';
+import { type ConsumerMessageRow, type MessageRequestOutcome, type ParkedMessage, type ParkedMessages, toParkedMessage } from '../consumers/operator.js';
 import { HeraldError } from '../errors.js';
-import type { ParkedEvents, RetryOutcome } from '../parking/operator.js';
+import { type ParkedEvent, type ParkedEventRow, type ParkedEvents, type RetryOutcome, toParkedEvent } from '../parking/operator.js';
 import type { AuditLog } from './audit.js';
-import { type FailureTarget, OPEN, TARGETS, text, validateTarget } from './filter.js';
+import { decodeCursor, encodeCursor, pageSize } from './cursor.js';
+import { type FailureFilter, type FailureTarget, filterWhere, OPEN, storedFilter, TARGETS, text, validateFilter, validateTarget } from './filter.js';
+
+/** A page of open failures of one target. */
+export type FailurePage =
+  | { readonly target: 'events'; readonly items: readonly ParkedEvent[]; readonly nextCursor: string | null }
+  | { readonly target: 'messages'; readonly items: readonly ParkedMessage[]; readonly nextCursor: string | null };
+
+/** Keyset order of each target's list, and the cursor fields that continue it. */
+const LIST_ORDER: Readonly<Record<FailureTarget, { order: string; after: string; shape: Record<string, RegExp> }>> = {
+  events: {
+    order: 'event_number, subscription',
+    after: '(event_number, subscription) > ($A::bigint, $B::text)',
+    shape: { a: /^\d{1,19}$/, b: /^[\s\S]{1,200}$/ },
+  },
+  messages: {
+    order: 'received_at, consumer, message_key',
+    after: "(received_at, consumer, message_key) > ($A::timestamptz, $B::text, $C::text)",
+    shape: { a: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/, b: /^[\s\S]{1,200}$/, c: /^[\s\S]{1,500}$/ },
+  },
+};
 
 /** Open failures that share a fingerprint (or have none) in one subscription, relay or consumer. */
 export interface FailureGroup {
@@ -88,6 +108,45 @@ export class FailureViews {
       firstSeen: r.first_seen,
       lastSeen: r.last_seen,
     }));
+  }
+
+  /**
+   * Open failures of `target` matching `filter` (a `null` fingerprint: those without one), in
+   * keyset pages: events by number, messages by arrival. At most 200 a page (default 50).
+   */
+  async list(target: FailureTarget, input: FailureFilter = {}, page: { cursor?: string; limit?: number } = {}): Promise<FailurePage> {
+    const t = TARGETS[validateTarget(target)];
+    const filter = validateFilter(input);
+    const limit = pageSize(page.limit, 50, 200);
+    const where = filterWhere(target, filter, OPEN[target]);
+    const order = LIST_ORDER[target];
+    const scope = { list: target, ...storedFilter(filter) };
+    const values = [...where.values];
+    let after = '';
+    if (page.cursor !== undefined) {
+      const position = decodeCursor(page.cursor, scope, order.shape);
+      after = order.after.replace(/\$([ABC])/g, (_, name: string) => {
+        values.push(position[name.toLowerCase()]);
+        return `$${values.length}`;
+      });
+    }
+    values.push(limit + 1);
+    const { rows } = await this.pool.query<(ParkedEventRow | ConsumerMessageRow) & { received_key?: string }>(
+      `SELECT *${target === 'messages' ? `, to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS received_key` : ''}
+         FROM ${this.schema}.${t.table} WHERE ${where.sql}${after ? ` AND ${after}` : ''} ORDER BY ${order.order} LIMIT $${values.length}`,
+      values,
+    );
+    const more = rows.length > limit;
+    const shown = rows.slice(0, limit);
+    const last = shown[shown.length - 1];
+    if (target === 'events') {
+      const items = (shown as ParkedEventRow[]).map(toParkedEvent);
+      const end = items[items.length - 1];
+      return { target, items, nextCursor: more && end ? encodeCursor(scope, { a: String(end.eventNumber), b: end.subscription }) : null };
+    }
+    const items = (shown as ConsumerMessageRow[]).map(toParkedMessage);
+    const end = items[items.length - 1];
+    return { target, items, nextCursor: more && end && last?.received_key ? encodeCursor(scope, { a: last.received_key, b: end.consumer, c: end.key }) : null };
   }
 
   /** Every consumer of this context (known from its streams or its stored messages) and its stored messages now. */
