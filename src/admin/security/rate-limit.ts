@@ -1,7 +1,8 @@
 /**
- * Login rate limiting: failed attempts are counted per client address and per user name in a
+ * Login rate limiting: failed attempts are counted per user name and per client address in a
  * fixed window. Past the limit, logins are refused (HTTP 429) until the window ends, even with
- * the right password, so guessing costs time whichever of the two an attacker varies.
+ * the right password, so guessing costs time whichever of the two an attacker varies. An address
+ * may fail four times as often as a name (several people may share one address).
  */
 export class LoginLimiter {
   private readonly failures = new Map<string, { count: number; until: number }>();
@@ -20,7 +21,7 @@ export class LoginLimiter {
       const entry = this.failures.get(key);
       if (!entry) continue;
       if (entry.until <= now) this.failures.delete(key);
-      else if (entry.count >= this.maxFailures) wait = Math.max(wait, entry.until - now);
+      else if (entry.count >= (key.startsWith('addr:') ? this.maxFailures * 4 : this.maxFailures)) wait = Math.max(wait, entry.until - now);
     }
     return wait;
   }
