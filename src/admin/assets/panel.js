@@ -14,7 +14,9 @@
     for (const el of byKey('data-live-key', key)) if (el.textContent !== String(value)) el.textContent = String(value);
   }
 
-  function setBadge(el, status) {
+  /** Sets a badge, or the badge inside a holder element. */
+  function setBadge(target, status) {
+    const el = target.classList.contains('badge') ? target : target.querySelector('.badge') || target;
     el.textContent = status;
     const tone = /^(handled|retried|running|finished|done|healthy|ok)$/.test(status) ? 'good' : /^(parked|failed|stalled|flagged|cancelled|error)$/.test(status) ? 'bad' : 'neutral';
     el.className = `badge ${tone}`;
