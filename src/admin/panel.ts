@@ -70,6 +70,7 @@ export function createAdminPanel(options: AdminPanelOptions): AdminPanel {
       return false;
     }
     securityHeaders(res, settings.https);
+    sampler.start();
     const path = url.pathname.slice(base.length) || '/';
     const route = routes.get(`${req.method} ${path}`);
     const api = route?.api ?? path.startsWith('/api/');
@@ -128,6 +129,7 @@ export function createAdminPanel(options: AdminPanelOptions): AdminPanel {
     async listen({ port = 0, host = '127.0.0.1' } = {}) {
       if (server) throw new ConfigError('admin panel: already listening');
       if (settings.open && !isLoopback(host)) throw new ConfigError(`admin panel: without users it serves 127.0.0.1 or ::1 only, not ${host}`);
+      sampler.start();
       const created = createServer((req, res) => {
         void handler(req, res, () => {
           res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
