@@ -114,6 +114,9 @@ export class FailureViews {
    * Open failures of `target` matching `filter` (a `null` fingerprint: those without one), in
    * keyset pages: events by number, messages by arrival. At most 200 a page (default 50).
    */
+  list(target: 'events', filter?: FailureFilter, page?: { cursor?: string; limit?: number }): Promise<Extract<FailurePage, { target: 'events' }>>;
+  list(target: 'messages', filter?: FailureFilter, page?: { cursor?: string; limit?: number }): Promise<Extract<FailurePage, { target: 'messages' }>>;
+  list(target: FailureTarget, filter?: FailureFilter, page?: { cursor?: string; limit?: number }): Promise<FailurePage>;
   async list(target: FailureTarget, input: FailureFilter = {}, page: { cursor?: string; limit?: number } = {}): Promise<FailurePage> {
     const t = TARGETS[validateTarget(target)];
     const filter = validateFilter(input);

@@ -31,7 +31,7 @@ export interface Journey {
 /** Where an event of another context stands in this context's consumers of that context. */
 export interface ReceivedStep {
   readonly consumer: string;
-  /** `handled` (in the inbox), the stored message's status (`held`, `parked`, …), or `not-received`. */
+  /** `handled` (in the inbox), `skipped`, the stored message's status (`held`, `parked`, …), or `not-received`. */
   readonly status: string;
   readonly reason: string | null;
 }
@@ -108,6 +108,7 @@ export class Journeys {
         ORDER BY k.consumer`,
       [source, eventId.toLowerCase()],
     );
-    return rows.map((r) => ({ consumer: r.consumer, status: r.handled ? 'handled' : (r.status ?? 'not-received'), reason: r.reason }));
+    // A skipped message is in the inbox too (so a redelivery is dropped): say skipped, not handled.
+    return rows.map((r) => ({ consumer: r.consumer, status: r.status === 'skipped' ? 'skipped' : r.handled ? 'handled' : (r.status ?? 'not-received'), reason: r.reason }));
   }
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createHerald, type Herald, InvalidArgumentError, OperatorActionError, park } from '../../src/index.js';
 import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
+import { noteTaker } from '../helpers/note-taker.js';
 
 describe('operations', () => {
   const pool = createPool(10);
@@ -163,5 +164,36 @@ describe('operations', () => {
     assert.equal(journey.sequenced, true);
     assert.equal(await herald.operations.journeys.journey(999_999_999), undefined);
     await assert.rejects(herald.operations.journeys.journey('1 OR 1=1'), InvalidArgumentError);
+  });
+});
+
+describe('operations on consumer messages', () => {
+  it('groups, lists in pages, and skips a frozen set of parked messages; a later one stays parked', async (t) => {
+    const world = await noteTaker(t);
+    await world.start({ onError: () => park('needs a person') });
+    const herald = world.herald();
+    const keys = [1, 2, 3].map((i) => world.send(`poison-${i}`, 1, `poison ${i}`));
+    await waitFor(async () => (await world.messages('parked')).length === 3, { message: '3 messages parked' });
+    const [group] = await herald.operations.failures.groups('messages');
+    assert.equal(group?.owner, 'notes');
+    assert.equal(group?.count, 3);
+    const first = await herald.operations.failures.list('messages', { owner: 'notes', fingerprint: group!.fingerprint }, { limit: 2 });
+    assert.equal(first.items.length, 2);
+    const second = await herald.operations.failures.list('messages', { owner: 'notes', fingerprint: group!.fingerprint }, { limit: 2, cursor: first.nextCursor! });
+    assert.deepEqual([...first.items, ...second.items].map((m) => m.key).sort(), [...keys].sort());
+    assert.equal(second.nextCursor, null);
+
+    const action = await herald.operations.bulk.freeze({ kind: 'skip', target: 'messages', filter: { owner: 'notes' }, reason: 'bad data', actor: 'alice' });
+    assert.equal(action.total, 3);
+    const late = world.send('poison-4', 1, 'poison 4');
+    await waitFor(async () => (await world.row(late))?.status === 'parked', { message: 'the late message parked' });
+    const ended = await herald.operations.bulk.run(action.id, { actor: 'alice' });
+    assert.equal(ended.done, 3);
+    for (const key of keys) assert.equal((await world.row(key))?.status, 'skipped');
+    assert.equal((await world.row(late))?.status, 'parked', 'not frozen, not touched');
+    const received = await herald.operations.journeys.received(world.source, keys[0]!);
+    assert.deepEqual(received.map((r) => [r.consumer, r.status]), [['notes', 'skipped']]);
+    const summary = await herald.operations.failures.consumers();
+    assert.deepEqual(summary.map((c) => [c.consumer, c.source, c.parked]), [['notes', world.source, 1]]);
   });
 });
