@@ -18,6 +18,9 @@ export interface AdminContext {
   readonly parkedMessages: ParkedMessages;
   readonly deliveries: DeliveryJournal;
   readonly operations: Operations;
+  /** When the Herald runs in the panel's process, its failures and retries trigger a sample at once. */
+  on?(event: 'eventParked' | 'parkedRetried' | 'eventSkipped' | 'messageParked', listener: () => void): unknown;
+  off?(event: 'eventParked' | 'parkedRetried' | 'eventSkipped' | 'messageParked', listener: () => void): unknown;
 }
 
 /** A user of the panel. Make `passwordHash` with `hashPassword()`. */

@@ -56,6 +56,10 @@ export function createAdminPanel(options: AdminPanelOptions): AdminPanel {
     logger: options.logger,
   };
   const streams = new LiveStreams();
+  // Failures and retries in this process are shown at once, not at the next sample.
+  const poke = () => sampler.poke();
+  const watched = ['eventParked', 'parkedRetried', 'eventSkipped', 'messageParked'] as const;
+  for (const herald of settings.contexts.values()) for (const event of watched) herald.on?.(event, poke);
   const routes = new Map<string, Route>();
   for (const route of [...authRoutes, ...assetRoutes, liveRoute(streams), ...apiReadRoutes, ...apiActRoutes, ...pageRoutes]) {
     routes.set(`${route.method} ${route.path}`, route);
@@ -147,6 +151,7 @@ export function createAdminPanel(options: AdminPanelOptions): AdminPanel {
       return { port: bound, host, url: `http://${shown}:${bound}${settings.basePath || ''}/` };
     },
     async close() {
+      for (const herald of settings.contexts.values()) for (const event of watched) herald.off?.(event, poke);
       streams.closeAll();
       await panel.runs.close();
       await sampler.stop();

@@ -1,7 +1,7 @@
 import { AdminRequestError } from '../../errors.js';
 import { bodyFields } from '../http/request.js';
 import { sendJson } from '../http/respond.js';
-import { requiredInt, FILTER_FIELDS, filterFromFields, filterFromJson, type Input, kindField, positiveInt, required, stringField, targetField } from '../input.js';
+import { requiredInt, FILTER_FIELDS, filterFromFields, filterFromJson, type Input, kindField, required, stringField, targetField } from '../input.js';
 import { contextOf, type Exchange, type Route, userOf } from '../routing.js';
 
 /**

@@ -3,7 +3,7 @@ import type { RecordedEvent } from '../../events/types.js';
 import { eventRef } from '../../operations/journey.js';
 import { queryFields } from '../http/request.js';
 import { sendJson } from '../http/respond.js';
-import { requiredInt, FILTER_FIELDS, filterFromFields, type Input, limitField, positiveInt, required, SEARCH_FIELDS, searchFromFields, stringField, targetField } from '../input.js';
+import { requiredInt, FILTER_FIELDS, filterFromFields, type Input, limitField, required, SEARCH_FIELDS, searchFromFields, stringField, targetField } from '../input.js';
 import type { AdminContext } from '../options.js';
 import { contextOf, type Exchange, type Panel, type Route } from '../routing.js';
 
