@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   HERALD_LOG_INCONSISTENT: "Herald's own tables disagree with the log (an event a row refers to is missing).",
   HERALD_SUBSCRIPTION_UNKNOWN: 'An operator action named a subscription this log does not know.',
   HERALD_METRICS_SERVER: 'The metrics HTTP server could not listen on its port (in use, or not permitted).',
+  HERALD_OPERATOR_ACTION: 'A bulk operator action does not exist, or its state does not allow this (running a finished one, say).',
+  HERALD_ADMIN_REQUEST: 'The admin panel refused a request: not signed in, not allowed, malformed, or too large.',
 } as const;
 
 /** The literal union of Herald's error codes. */
@@ -395,5 +397,29 @@ export class MetricsServerError extends HeraldError {
     cause: unknown,
   ) {
     super('HERALD_METRICS_SERVER', `The metrics server could not listen on ${address}: ${describe(cause)}`, { cause });
+  }
+}
+
+/** A bulk operator action does not exist, or its state does not allow what was asked (running a finished one, say). */
+export class OperatorActionError extends HeraldError {
+  constructor(
+    readonly actionId: number,
+    message: string,
+    /** `unknown`: no such action; `state`: it exists but cannot do this now. */
+    readonly reason: 'unknown' | 'state',
+  ) {
+    super('HERALD_OPERATOR_ACTION', `Operator action ${actionId}: ${message}`);
+  }
+}
+
+/** The admin panel refused a request; `status` is the HTTP status it answers with. */
+export class AdminRequestError extends HeraldError {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429,
+    message: string,
+    /** The request field at fault, when there is one. */
+    readonly field?: string,
+  ) {
+    super('HERALD_ADMIN_REQUEST', message);
   }
 }

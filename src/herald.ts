@@ -35,6 +35,7 @@ import { readSubscriptionStatus } from './subscriptions/status.js';
 import { Consumer, type ConsumerDefinition } from './consumers/consumer.js';
 import { ParkedMessages } from './consumers/operator.js';
 import { DeliveryJournal } from './deliveries/journal.js';
+import { Operations } from './operations/operations.js';
 import { Relay, type RelayHandle } from './relay/relay.js';
 import { type RelayOptions, relaySettings } from './relay/options.js';
 import { AcknowledgementCollection, type RelayDeliveries } from './deliveries/collection.js';
@@ -109,6 +110,11 @@ export class Herald {
   readonly telemetry = new Telemetry();
   /** Operator controls of this log's subscriptions and relays (restart, pause, resume, reset), from any process. */
   readonly subscriptions: SubscriptionControl;
+  /**
+   * What operators do, for the admin panel and the CLI: frozen bulk retries and skips, the audit
+   * log, failures grouped by fingerprint, search of the log, event journeys (see {@link Operations}).
+   */
+  readonly operations: Operations;
   private readonly relays = new Map<string, RelayDeliveries>();
   private readonly relayLoops = new Map<string, Relay>();
   private readonly acknowledgements: AcknowledgementCollection;
@@ -141,6 +147,14 @@ export class Herald {
     this.inbox = new Inbox(this.pool, this.schema, this.logger, options.inbox);
     this.deliveries = new DeliveryJournal(this.pool, this.schema, this.context, this.logger, options.deliveries);
     this.acknowledgements = new AcknowledgementCollection(this.deliveries, this.logger);
+    this.operations = new Operations({
+      pool: this.pool,
+      context: this.context,
+      processId: this.processId,
+      parked: this.parked,
+      parkedMessages: this.parkedMessages,
+      deliveries: this.deliveries,
+    });
     this.writerWake = new WriterWake(this.pool, this.channel, this.logger);
   }
 

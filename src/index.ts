@@ -21,3 +21,5 @@ export * from './deliveries/index.js';
 export * from './domain/index.js';
 export type { Transport, Channel, OutgoingMessage, Delivery, ConsumeOptions, Consumption, TransportHealth } from './transports/transport.js';
 export { encodeCloudEvent, decodeCloudEvent, CONTENT_TYPE, type ReceivedEvent, type ReceivedMetadata } from './transports/cloudevents.js';
+export * from './operations/index.js';
+export { createAdminPanel, hashPassword, type AdminPanel, type AdminPanelOptions, type AdminUser, type AdminContext } from './admin/index.js';

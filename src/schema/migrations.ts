@@ -1,4 +1,5 @@
 import { quoteIdent } from '../sql/identifiers.js';
+import { operationsSchemaSql } from './operations-schema.js';
 
 /** One versioned step of a context schema. `sql` receives the quoted schema name. */
 export interface Migration {
@@ -590,5 +591,10 @@ CREATE TABLE ${s}.projections (
   switched_at      timestamptz
 );
 `,
+  },
+  {
+    version: 7,
+    name: 'operator actions (frozen bulk retries and skips), audit log, search indexes',
+    sql: ({ schema }) => operationsSchemaSql(schema),
   },
 ];
