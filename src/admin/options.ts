@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
 import type { LogStatus } from '../herald/options.js';
 import type { Operations } from '../operations/operations.js';
+import type { SubscriptionControl } from '../subscriptions/control.js';
 import type { ParkedEvents } from '../parking/operator.js';
 import type { Logger } from '../runtime/logger.js';
 import { parsePasswordHash } from './security/passwords.js';
@@ -18,6 +19,8 @@ export interface AdminContext {
   readonly parkedMessages: ParkedMessages;
   readonly deliveries: DeliveryJournal;
   readonly operations: Operations;
+  /** Pause, resume, reset and restart of its subscriptions and relays (shown to operators when present). */
+  readonly subscriptions?: Pick<SubscriptionControl, 'pause' | 'resume' | 'reset' | 'restart'>;
   /** When the Herald runs in the panel's process, its failures and retries trigger a sample at once. */
   on?(event: 'eventParked' | 'parkedRetried' | 'eventSkipped' | 'messageParked', listener: () => void): unknown;
   off?(event: 'eventParked' | 'parkedRetried' | 'eventSkipped' | 'messageParked', listener: () => void): unknown;

@@ -74,6 +74,38 @@ describe('admin panel over HTTP', () => {
     assert.equal((await alice.request('')).headers.get('cache-control'), 'no-store');
   });
 
+  it('operators pause, resume and reset a subscription; each control is audited; viewers and bad input are refused', async () => {
+    const status = async () => (await world.herald.status()).subscriptions.find((s) => s.name === 'billing.charge')!;
+    const overview = await (await alice.request('')).text();
+    assert.match(overview, /data-control="pause"/, 'operators see the controls');
+    assert.doesNotMatch(await (await victor.request('')).text(), /data-control=/, 'viewers do not');
+    assert.equal((await victor.postJson('api/subscriptions/pause', { name: 'billing.charge' })).status, 403);
+    const paused = await alice.postJson('api/subscriptions/pause', { name: 'billing.charge', reason: 'investigating' });
+    assert.equal(paused.status, 200);
+    await waitFor(async () => (await status()).state === 'paused', { message: 'paused' });
+    assert.match(await (await alice.request('')).text(), /data-control="resume"/);
+    const resumed = await alice.form('subscriptions/resume', { name: 'billing.charge' });
+    assert.equal(resumed.status, 303, 'the form redirects back to the overview');
+    await waitFor(async () => (await status()).state === 'running', { message: 'resumed' });
+    const badTarget = await alice.postJson('api/subscriptions/reset', { name: 'billing.charge', to: 'yesterday; DROP TABLE x' });
+    assert.equal(badTarget.status, 400);
+    assert.equal(((await badTarget.json()) as ApiError).error.field, 'to');
+    assert.equal((await alice.postJson('api/subscriptions/reset', { name: 'no.such', to: 'origin' })).status, 404);
+    const reset = await alice.postJson('api/subscriptions/reset', { name: 'billing.charge', to: 'current' });
+    assert.equal(reset.status, 200);
+    const { rows } = await world.pool.query(`SELECT actor, action, target, outcome FROM "${world.context}".audit_log WHERE action LIKE 'subscription.%' ORDER BY id`);
+    assert.deepEqual(
+      rows.map((r) => [r.actor, r.action, r.target, r.outcome.split(':')[0]]),
+      [
+        ['alice', 'subscription.pause', 'billing.charge', 'requested'],
+        ['alice', 'subscription.resume', 'billing.charge', 'resumed'],
+        ['alice', 'subscription.reset', 'no.such', 'refused'],
+        ['alice', 'subscription.reset', 'billing.charge', rows[3]?.outcome.split(':')[0]],
+      ],
+    );
+    assert.ok(['reset', 'requested'].includes(rows[3]!.outcome));
+  });
+
   it('enforces roles on the server: a viewer reads everything and changes nothing', async () => {
     const [parked] = await world.poison('role', 1);
     assert.equal((await victor.json('api/failures/list?target=events')).status, 200);

@@ -3,6 +3,7 @@ import { bodyFields } from '../http/request.js';
 import { sendJson } from '../http/respond.js';
 import { requiredInt, FILTER_FIELDS, filterFromFields, filterFromJson, type Input, kindField, required, stringField, targetField } from '../input.js';
 import { contextOf, type Exchange, type Route, userOf } from '../routing.js';
+import { control, CONTROL_FIELDS, type ControlAction } from './controls.js';
 
 /**
  * The state-changing requests, shared by the pages' forms and the JSON API. The dispatcher has
@@ -94,4 +95,5 @@ export const apiActRoutes: readonly Route[] = [
   post('/bulk', ACT_FIELDS.freeze, 201, async (exchange, fields) => ({ action: await freeze(exchange, fields) })),
   post('/actions/run', ACT_FIELDS.action, 202, async (exchange, fields) => ({ action: await runAction(exchange, fields) })),
   post('/actions/cancel', ACT_FIELDS.action, 200, async (exchange, fields) => ({ action: await cancelAction(exchange, fields) })),
+  ...(Object.keys(CONTROL_FIELDS) as ControlAction[]).map((action) => post(`/subscriptions/${action}`, CONTROL_FIELDS[action], 200, (exchange, fields) => control(exchange, action, fields))),
 ];

@@ -1,4 +1,5 @@
-import { HeraldError } from '../../errors.js';
+import { AdminRequestError, HeraldError } from '../../errors.js';
+import { control, CONTROL_FIELDS, type ControlAction } from '../api/controls.js';
 import { ACT_FIELDS, cancelAction, freeze, retryEvent, retryMessage, runAction, skipEvent, skipMessage } from '../api/act.js';
 import { loadAction, loadAudit, loadFailureList, loadFailures, loadJourney, loadParkedEvent, loadParkedMessage, loadSearch } from '../api/read.js';
 import { query, type SafeHtml } from '../html.js';
@@ -43,7 +44,9 @@ function form(path: string, allowed: readonly string[], act: (exchange: Exchange
         if (exchange.session) exchange.session.flash = { kind: 'ok', text: message };
         redirect(exchange.res, to);
       } catch (error) {
-        const refused = error instanceof HeraldError && ['HERALD_NOT_PARKED', 'HERALD_PARKED_EVENT_BUSY', 'HERALD_OPERATOR_ACTION'].includes(error.code);
+        const refused =
+          (error instanceof HeraldError && ['HERALD_NOT_PARKED', 'HERALD_PARKED_EVENT_BUSY', 'HERALD_OPERATOR_ACTION'].includes(error.code)) ||
+          (error instanceof AdminRequestError && (error.status === 404 || error.status === 409));
         if (!refused) throw error;
         if (exchange.session) exchange.session.flash = { kind: 'error', text: error.message };
         redirect(exchange.res, back(exchange.panel, fields));
@@ -105,6 +108,17 @@ export const pageRoutes: readonly Route[] = [
     const { entries, nextCursor } = await loadAudit(herald, fields);
     return auditPage(exchange, names(exchange.panel), herald.context, entries, nextCursor, fields);
   }),
+  ...(Object.keys(CONTROL_FIELDS) as ControlAction[]).map((action) =>
+    form(
+      `/subscriptions/${action}`,
+      CONTROL_FIELDS[action],
+      async (exchange, fields) => {
+        const { status } = await control(exchange, action, fields);
+        return { to: link(exchange.panel, '/'), message: `${String(fields.name)}: ${status}.` };
+      },
+      (panel) => link(panel, '/'),
+    ),
+  ),
   form(
     '/failures/event/retry',
     ACT_FIELDS.retryEvent,
