@@ -1,20 +1,14 @@
 import { guardPool } from './sql/executor.js';
-import { transaction } from './sql/transaction.js';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import {
-  ConfigError,
-  ConsistencyOutsideTransactionError,
-  DuplicateSubscriptionError,
-  InvalidArgumentError,
-} from './errors.js';
+import { ConfigError, DuplicateSubscriptionError } from './errors.js';
 import type { EventDefinition } from './events/define.js';
 import type { NewEvent, RecordedEvent } from './events/types.js';
 import { Inbox } from './inbox/inbox.js';
 import { ParkedEvents } from './parking/operator.js';
-import { appendToStream, prepareEvents, validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
+import { validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
 import { readOpenAppends } from './log/open-appends.js';
 import { LogPages } from './log/pages.js';
 import { countUnsequenced, readHead, readLog, readStream } from './log/read.js';
@@ -39,14 +33,10 @@ import { Operations } from './operations/operations.js';
 import { Relay, type RelayHandle } from './relay/relay.js';
 import { type RelayOptions, relaySettings } from './relay/options.js';
 import { AcknowledgementCollection, type RelayDeliveries } from './deliveries/collection.js';
-import { buildRegistry, DEFAULT_CONSISTENCY_TIMEOUT_MS, type HeraldEvents, type HeraldOptions, type LogStatus, positive, validateStartFrom } from './herald/options.js';
+import { buildRegistry, type HeraldEvents, type HeraldOptions, type LogStatus, positive, validateStartFrom } from './herald/options.js';
 import { hintSequencers, runningSequencers, WriterWake } from './herald/sequencers.js';
+import { LogWriter } from './herald/writing.js';
 import { subscriptionHooks } from './herald/reporting.js';
-
-interface TransactionScope {
-  appended: boolean;
-  strong: { eventIds: string[]; timeoutMs: number }[];
-}
 
 export type { HeraldEvents, HeraldOptions, LogStatus } from './herald/options.js';
 
@@ -85,7 +75,7 @@ export class Herald {
   private readonly pages: LogPages;
   private readonly sequencer: Sequencer | undefined;
   private readonly runners = new Map<string, SubscriptionRunner>();
-  private readonly scopes = new WeakMap<object, TransactionScope>();
+  private readonly writer: LogWriter;
   private readonly waiters: ConsistencyWaiters;
   private listener: Listener | undefined;
   private started = false;
@@ -141,6 +131,7 @@ export class Herald {
       ? new Sequencer(this.pool, this.schema, this.channel, (head) => this.onLogAdvanced(head), this.logger, sequencer === true ? {} : sequencer)
       : undefined;
     this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => hintSequencers(this.context));
+    this.writer = new LogWriter(this.pool, this.schema, this.context, this.registry, this.telemetry, this.waiters, () => this.committed());
     this.parked = new ParkedEvents(this.pool, this.schema, this.channel);
     this.parkedMessages = new ParkedMessages(this.pool, this.schema, this.channel);
     this.subscriptions = new SubscriptionControl(this.pool, this.schema, this.channel, this.processId, this.emit.bind(this) as ControlEmit);
@@ -207,28 +198,8 @@ export class Herald {
       const [streamId, events, options] = args as [string, NewEvent | readonly NewEvent[], AppendOptions | undefined];
       return this.transaction((tx) => this.append(tx, streamId, events, options));
     }
-    const [tx, streamId, events, options = {}] = args as [SqlExecutor, string, NewEvent | readonly NewEvent[], AppendOptions | undefined];
-    if (!tx || typeof tx.query !== 'function') throw new InvalidArgumentError('tx', 'pass a pg client (or SqlExecutor) or a stream id');
-    validateStreamId(streamId);
-    const scope = this.scopes.get(tx);
-    const strong = options.consistency === 'strong';
-    if (strong && !scope) throw new ConsistencyOutsideTransactionError();
-    if (options.consistency !== undefined && options.consistency !== 'strong' && options.consistency !== 'eventual') {
-      throw new InvalidArgumentError('consistency', `${JSON.stringify(options.consistency)}; use 'eventual' or 'strong'`);
-    }
-    const timeoutMs = positive('consistencyTimeoutMs', options.consistencyTimeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS);
-    const list = Array.isArray(events) ? events : [events as NewEvent];
-    const about = { context: this.context, streamId, events: list.length };
-    const result = await this.telemetry.span('log:append', about, async () =>
-      appendToStream(tx, this.schema, streamId, await prepareEvents(list, this.telemetry.enrich(options, about), this.registry), options.expectedVersion ?? 'any'));
-    if (scope) {
-      scope.appended = true;
-      if (strong) scope.strong.push({ eventIds: [...result.eventIds], timeoutMs });
-    } else {
-      // A caller-owned transaction: we cannot see its commit, so make the sequencer look soon and often.
-      hintSequencers(this.context, false);
-    }
-    return result;
+    const [tx, streamId, events, options] = args as [SqlExecutor, string, NewEvent | readonly NewEvent[], AppendOptions | undefined];
+    return this.writer.append(tx, streamId, events, options);
   }
 
   /**
@@ -236,19 +207,8 @@ export class Herald {
    * throws. Resolves after the commit — and, for strong appends made inside, after every strong
    * subscription handled them (or rejects with `ConsistencyTimeoutError`; the commit stands).
    */
-  async transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
-    const scope: TransactionScope = { appended: false, strong: [] };
-    const result = await transaction(this.pool, async ({ client }) => {
-      this.scopes.set(client, scope);
-      try {
-        return await fn(client);
-      } finally {
-        this.scopes.delete(client);
-      }
-    });
-    if (scope.appended) this.committed();
-    for (const wait of scope.strong) await this.waiters.wait(wait.eventIds, wait.timeoutMs);
-    return result;
+  transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.writer.transaction(fn);
   }
 
   /**
@@ -256,8 +216,7 @@ export class Herald {
    * default consistency in a transaction Herald did not own. Call it after your commit.
    */
   waitForConsistency(result: AppendResult, options: { timeoutMs?: number } = {}): Promise<void> {
-    hintSequencers(this.context);
-    return this.waiters.wait(result.eventIds, positive('timeoutMs', options.timeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS));
+    return this.writer.waitForConsistency(result, options);
   }
 
   /** A stream's events after `afterVersion` (default: all), in version order; inside `tx` when given. */
