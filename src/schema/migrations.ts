@@ -531,6 +531,11 @@ ALTER TABLE ${s}.subscriptions
 `,
   },
   {
+    version: 7,
+    name: 'operator actions (frozen bulk retries and skips), audit log, search indexes',
+    sql: ({ schema }) => operationsSchemaSql(schema),
+  },
+  {
     version: 10,
     name: 'sagas: instances, durable timeouts, unmatched events',
     sql: ({ schema: s }) => `
@@ -591,10 +596,5 @@ CREATE TABLE ${s}.projections (
   switched_at      timestamptz
 );
 `,
-  },
-  {
-    version: 7,
-    name: 'operator actions (frozen bulk retries and skips), audit log, search indexes',
-    sql: ({ schema }) => operationsSchemaSql(schema),
   },
 ];
