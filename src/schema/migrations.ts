@@ -1,4 +1,5 @@
 import { quoteIdent } from '../sql/identifiers.js';
+import { v9OutboxRelays } from './v9-outbox.js';
 
 /** One versioned step of a context schema. `sql` receives the quoted schema name. */
 export interface Migration {
@@ -507,4 +508,5 @@ $fn$;
 SELECT pg_notify('herald_' || ${literal}, 's' || last_event_number::text) FROM ${s}.log_head;
 `,
   },
+  v9OutboxRelays,
 ];

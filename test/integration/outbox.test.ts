@@ -1,0 +1,350 @@
+/**
+ * Relaying an application's own outbox table (the seed's orders_outbox) with `relayOutbox()`:
+ * the torture (concurrent writers in their own transactions, rollbacks, a long transaction, a
+ * restart), dispatched_at only after confirms, the same version on a re-publish, refusals parked,
+ * and the table checks. The broker is in memory here; outbox-e2e.test.ts runs a real one.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { test, type TestContext } from 'node:test';
+import type pg from 'pg';
+import {
+  createHerald,
+  type Herald,
+  OutboxColumnError,
+  OutboxIndexError,
+  OutboxSequenceError,
+  OutboxTableError,
+  OutboxTableMissingError,
+  type OutboxRelayOptions,
+  TransportError,
+} from '../../src/index.js';
+import { derivedEventId } from '../../src/outbox/rows.js';
+import { decodeCloudEvent, type ReceivedEvent } from '../../src/transports/cloudevents.js';
+import type { Channel, OutgoingMessage } from '../../src/transports/transport.js';
+import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
+import { MemoryBroker, MemoryTransport } from '../helpers/memory-transport.js';
+
+/** The in-memory broker, plus refusals for good and confirms that get lost after the broker stored the messages. */
+class TestTransport extends MemoryTransport {
+  refuse: (message: OutgoingMessage) => boolean = () => false;
+  /** The next publish reaches the broker, but its confirm is lost (the relay must publish it again). */
+  loseNextConfirm = false;
+
+  override async publish(channel: Channel, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (channel === 'events' && messages.some(this.refuse)) throw new TransportError(this.kind, 'message too big for this broker', { refused: true });
+    await super.publish(channel, messages);
+    if (this.loseNextConfirm && channel === 'events') {
+      this.loseNextConfirm = false;
+      throw new TransportError(this.kind, 'connection lost before the confirms arrived');
+    }
+  }
+}
+
+interface World {
+  pool: pg.Pool;
+  context: string;
+  herald: Herald;
+  table: string;
+  /** Another Herald on the same context: another process. */
+  another(): Herald;
+  /** Registers a clean-up that runs before the world's own (Heralds, schema, pool). */
+  defer(cleanup: () => Promise<unknown>): void;
+}
+
+/** A context with the seed's orders_outbox (its own SQL, test/fixtures/tables/orders_outbox.sql) in its schema. */
+async function outboxWorld(t: TestContext, options: { ddl?: string } = {}): Promise<World> {
+  const pool = createPool(14);
+  const context = uniqueContext('obx');
+  const heralds: Herald[] = [];
+  const another = () => {
+    const herald = createHerald({ pool, context, pollMs: 50, leaseTtlMs: 2000 });
+    heralds.push(herald);
+    return herald;
+  };
+  const herald = another();
+  await herald.migrate();
+  const client = await pool.connect();
+  try {
+    await client.query(`SET search_path TO "${context}"`);
+    await client.query(options.ddl ?? readFileSync('test/fixtures/tables/orders_outbox.sql', 'utf8'));
+    await client.query('RESET search_path');
+  } finally {
+    client.release();
+  }
+  const cleanups: (() => Promise<unknown>)[] = [];
+  t.after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    for (const h of heralds) await h.stop();
+    await dropContext(pool, context);
+    await pool.end();
+  });
+  return { pool, context, herald, table: `"${context}".orders_outbox`, another, defer: (fn) => void cleanups.push(fn) };
+}
+
+function relayOptions(world: World, transport: MemoryTransport, extra: Partial<OutboxRelayOptions> = {}): OutboxRelayOptions {
+  return { table: 'orders_outbox', schema: world.context, transport, window: 40, pollMs: 20, ...extra };
+}
+
+async function insert(db: pg.Pool | pg.PoolClient, world: World, aggregate: string, type: string, payload: unknown): Promise<number> {
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO ${world.table} (aggregate_id, event_type, payload, occurred_at) VALUES ($1, $2, $3, now()) RETURNING id`,
+    [aggregate, type, JSON.stringify(payload)],
+  );
+  return Number(rows[0]!.id);
+}
+
+/** Everything published to the context's events so far, decoded, in publish order. */
+function published(broker: MemoryBroker, context: string): ReceivedEvent[] {
+  return broker.group('events', context, 'probe').waiting.map((m) => decodeCloudEvent(m.body));
+}
+
+async function undispatched(world: World): Promise<number[]> {
+  const { rows } = await world.pool.query<{ id: string }>(`SELECT id FROM ${world.table} WHERE dispatched_at IS NULL ORDER BY id`);
+  return rows.map((r) => Number(r.id));
+}
+
+/** Each aggregate's messages carry versions 1, 2, 3, … in publish order, and their row ids ascend. */
+function assertStreamsInOrder(events: readonly ReceivedEvent[]): void {
+  const byStream = new Map<string, ReceivedEvent[]>();
+  for (const e of events) byStream.set(e.metadata.streamId, [...(byStream.get(e.metadata.streamId) ?? []), e]);
+  for (const [stream, list] of byStream) {
+    assert.deepEqual(list.map((e) => e.metadata.streamVersion), list.map((_, i) => i + 1), `stream ${stream}: versions in order`);
+    const ids = list.map((e) => e.metadata.eventNumber);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), `stream ${stream}: rows in id order`);
+  }
+}
+
+test('outbox torture: concurrent writers, rollbacks, a long transaction and a restart — every committed row once, in order, none rolled back', { timeout: 120_000 }, async (t) => {
+  const world = await outboxWorld(t);
+  const broker = new MemoryBroker();
+  world.herald.relayOutbox(relayOptions(world, new MemoryTransport(broker)));
+  await world.herald.start();
+  let running = world.herald;
+  const aggregates = Array.from({ length: 12 }, () => randomUUID());
+  const committed = new Set<number>();
+  const rolledBack = new Set<number>();
+
+  // The long transaction takes an id first and stays open while the writers commit later ids.
+  const long = await world.pool.connect();
+  world.defer(async () => {
+    await long.query('ROLLBACK').catch(() => {});
+    long.release();
+  });
+  const { rows: pidRows } = await long.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  await long.query('BEGIN');
+  const longId = await insert(long, world, aggregates[0]!, 'Long', { long: true });
+
+  const writer = async (w: number) => {
+    const client = await world.pool.connect();
+    try {
+      for (let i = 0; i < 40; i++) {
+        await client.query('BEGIN');
+        const ids: number[] = [];
+        for (let r = 0; r <= (w + i) % 3; r++) ids.push(await insert(client, world, aggregates[(w * 7 + i + r) % aggregates.length]!, 'ItemAdded', { w, i, r }));
+        // Work after the insert, as an application's transaction does: lower ids often commit after higher ones.
+        await client.query('SELECT pg_sleep(random() * 0.004)');
+        const rollback = (w * 31 + i) % 4 === 0;
+        await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
+        for (const id of ids) (rollback ? rolledBack : committed).add(id);
+        // Halfway, the relay's process stops and another takes over (a graceful restart).
+        if (w === 0 && i === 20) {
+          await running.stop();
+          running = world.another();
+          running.relayOutbox(relayOptions(world, new MemoryTransport(broker)));
+          await running.start();
+        }
+      }
+    } finally {
+      client.release();
+    }
+  };
+  await Promise.all(Array.from({ length: 6 }, (_, w) => writer(w)));
+  assert.notEqual(running, world.herald, 'the relay was restarted while writers wrote');
+  assert.ok(rolledBack.size > 0 && committed.size > 100, `${committed.size} committed, ${rolledBack.size} rolled back`);
+
+  // Everything committed below the long transaction's id is relayed; nothing above it while it is open.
+  const below = [...committed].filter((id) => id < longId);
+  await waitFor(() => below.every((id) => published(broker, world.context).some((e) => e.metadata.eventNumber === id)), { timeoutMs: 30_000, message: 'rows below the open transaction' });
+  const status = await waitFor(async () => {
+    const [outbox] = (await running.status()).outboxes;
+    return outbox?.active && outbox.waitingFor.some((s) => s.pid === pidRows[0]!.pid) ? outbox : undefined;
+  }, { timeoutMs: 20_000, message: 'status names the open transaction' });
+  assert.ok(status.watermark < longId, `watermark ${status.watermark} below the open transaction's id ${longId}`);
+  assert.equal(status.waitingFor[0]!.state, 'idle in transaction');
+  const early = published(broker, world.context).filter((e) => e.metadata.eventNumber >= longId);
+  assert.deepEqual(early.map((e) => e.metadata.eventNumber), [], 'no row at or after the open transaction was relayed while it was open');
+
+  await long.query('COMMIT');
+  committed.add(longId);
+  await waitFor(() => new Set(published(broker, world.context).map((e) => e.metadata.eventNumber)).size === committed.size, { timeoutMs: 30_000, message: 'every committed row' });
+
+  const events = published(broker, world.context);
+  const numbers = events.map((e) => e.metadata.eventNumber);
+  assert.equal(numbers.length, committed.size, 'each committed row published exactly once (the restart was graceful)');
+  assert.deepEqual([...numbers].sort((a, b) => a - b), [...committed].sort((a, b) => a - b), 'exactly the committed rows');
+  assert.ok(!numbers.some((n) => rolledBack.has(n)), 'no rolled-back row');
+  assertStreamsInOrder(events);
+  const longEvent = events.find((e) => e.metadata.eventNumber === longId)!;
+  assert.equal(longEvent.type, 'Long');
+  assert.equal(longEvent.metadata.streamId, aggregates[0]);
+  assert.equal(longEvent.metadata.eventId, derivedEventId(world.context, `${world.context}.orders_outbox`, String(longId)));
+  assert.deepEqual(longEvent.data, { long: true });
+  await waitFor(async () => (await undispatched(world)).length === 0, { message: 'every row dispatched' });
+});
+
+test('outbox: dispatched_at is set only once the broker confirmed; a page published again carries the same versions and event ids', { timeout: 60_000 }, async (t) => {
+  const world = await outboxWorld(t);
+  const transport = new TestTransport();
+  const relay = world.herald.relayOutbox(relayOptions(world, transport, { window: 10, pages: 1 }));
+  await world.herald.start();
+  const a = randomUUID();
+  const b = randomUUID();
+  for (let i = 0; i < 4; i++) await insert(world.pool, world, i % 2 ? b : a, 'ItemAdded', { i });
+  await waitFor(() => published(transport.broker, world.context).length === 4, { message: 'the first 4 rows' });
+  await waitFor(async () => (await undispatched(world)).length === 0, { message: 'the first 4 dispatched' });
+
+  // The broker stores the next page but its confirms are lost: the rows stay undispatched and the page goes again.
+  transport.loseNextConfirm = true;
+  const ids: number[] = [];
+  const client = await world.pool.connect();
+  try {
+    await client.query('BEGIN'); // one transaction: the four rows settle together, in one page
+    for (let i = 4; i < 8; i++) ids.push(await insert(client, world, i % 2 ? b : a, 'ItemAdded', { i }));
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+  await waitFor(() => published(transport.broker, world.context).length >= 12, { timeoutMs: 20_000, message: 'the page published twice' });
+  const events = published(transport.broker, world.context);
+  const twice = events.filter((e) => ids.includes(e.metadata.eventNumber));
+  assert.equal(twice.length, 8, 'each of the 4 rows published twice');
+  for (const id of ids) {
+    const [first, second] = twice.filter((e) => e.metadata.eventNumber === id);
+    assert.deepEqual(second, first, `row ${id}: the same event id, version and body both times`);
+  }
+  assertStreamsInOrder(events.filter((e, i) => events.findIndex((x) => x.metadata.eventId === e.metadata.eventId) === i));
+  await waitFor(async () => (await undispatched(world)).length === 0, { message: 'dispatched after the confirm' });
+  assert.equal(relay.health().healthy, true);
+
+  // While the broker is down nothing is dispatched, and nothing moves; then it all goes, once.
+  transport.broker.down = true;
+  const downIds: number[] = [];
+  for (let i = 8; i < 12; i++) downIds.push(await insert(world.pool, world, a, 'ItemAdded', { i }));
+  await waitFor(() => !relay.health().healthy, { message: 'unhealthy while the broker is down' });
+  assert.deepEqual(await undispatched(world), downIds, 'rows not confirmed stay undispatched');
+  transport.broker.down = false;
+  await waitFor(async () => (await undispatched(world)).length === 0, { timeoutMs: 20_000, message: 'dispatched after the outage' });
+  assert.equal(published(transport.broker, world.context).filter((e) => downIds.includes(e.metadata.eventNumber)).length, 4);
+});
+
+test('outbox: a refused row is parked with dispatched_at NULL; its aggregate waits, others flow; a retry publishes it and the rest in order', { timeout: 60_000 }, async (t) => {
+  const world = await outboxWorld(t);
+  const transport = new TestTransport();
+  transport.refuse = (m) => m.type === 'Huge';
+  // One page in flight: nothing of aggregate a can be in flight when its refused row is found.
+  const relay = world.herald.relayOutbox(relayOptions(world, transport, { window: 2, pages: 1 }));
+  const refused: number[] = [];
+  world.herald.on('messageRefused', ({ message }) => refused.push(message.number));
+  await world.herald.start();
+  const a = randomUUID();
+  const b = randomUUID();
+  await insert(world.pool, world, a, 'ItemAdded', { n: 1 });
+  const huge = await insert(world.pool, world, a, 'Huge', { n: 2 });
+  const behind = await insert(world.pool, world, a, 'ItemAdded', { n: 3 });
+  for (let n = 1; n <= 3; n++) await insert(world.pool, world, b, 'ItemAdded', { n });
+  const parked = await waitFor(async () => {
+    const list = await world.herald.parked.list({ subscription: relay.name, status: ['parked', 'waiting'] });
+    return list.length === 2 ? list : undefined;
+  }, { message: 'the refused row parked, the next of its aggregate waiting' });
+  assert.deepEqual(parked.map((p) => [p.eventNumber, p.streamId, p.streamVersion, p.status]), [[huge, a, 2, 'parked'], [behind, a, 3, 'waiting']]);
+  assert.match(parked[0]!.error.message ?? '', /message too big/);
+  assert.deepEqual(refused, [huge]);
+  await waitFor(() => published(transport.broker, world.context).filter((e) => e.metadata.streamId === b).length === 3, { message: 'aggregate b flows' });
+  // Confirmed rows are marked right after their confirms: wait for that, then the parked two stay NULL.
+  await waitFor(async () => (await undispatched(world)).length === 2, { message: 'the confirmed rows dispatched' });
+  assert.deepEqual(await undispatched(world), [huge, behind], 'only confirmed rows are dispatched');
+
+  transport.refuse = () => false;
+  assert.equal((await world.herald.parked.retry(relay.name, huge, { wait: true })).status, 'retried');
+  await waitFor(async () => (await undispatched(world)).length === 0, { message: 'the retried row and the one behind it dispatched' });
+  const events = published(transport.broker, world.context);
+  assert.deepEqual(events.filter((e) => e.metadata.streamId === a).map((e) => e.data), [{ n: 1 }, { n: 2 }, { n: 3 }], 'aggregate a in order');
+  assertStreamsInOrder(events);
+});
+
+test('outbox: a sequence altered to CACHE > 1 while relaying stops the relay (unhealthy, nothing skipped) until it is CACHE 1 again', { timeout: 60_000 }, async (t) => {
+  const world = await outboxWorld(t);
+  const transport = new TestTransport();
+  const relay = world.herald.relayOutbox(relayOptions(world, transport));
+  await world.herald.start();
+  await insert(world.pool, world, randomUUID(), 'ItemAdded', {});
+  await waitFor(() => published(transport.broker, world.context).length === 1, { message: 'first row' });
+  await world.pool.query(`ALTER SEQUENCE "${world.context}".orders_outbox_id_seq CACHE 5`);
+  await insert(world.pool, world, randomUUID(), 'ItemAdded', {});
+  await waitFor(() => /CACHE 5/.test(relay.health().lastError ?? ''), { message: 'unhealthy with the sequence named' });
+  assert.equal(published(transport.broker, world.context).length, 1);
+  await world.pool.query(`ALTER SEQUENCE "${world.context}".orders_outbox_id_seq CACHE 1`);
+  await waitFor(() => published(transport.broker, world.context).length === 2 && relay.health().healthy, { timeoutMs: 20_000, message: 'resumed' });
+});
+
+/** What `start()` says about an outbox table made by `ddl` (in the world's schema), relayed with `columns`. */
+async function startError(t: TestContext, ddl: string, extra: Partial<OutboxRelayOptions> = {}): Promise<Error> {
+  const world = await outboxWorld(t, { ddl });
+  world.herald.relayOutbox(relayOptions(world, new MemoryTransport(), extra));
+  return world.herald.start().then(
+    () => assert.fail('start() should reject'),
+    (error: Error) => error,
+  );
+}
+
+const SEED = readFileSync('test/fixtures/tables/orders_outbox.sql', 'utf8');
+
+test('outbox checks: a missing table, a missing column, a wrong type, a wrong nullability each name the problem', async (t) => {
+  const missing = await startError(t, SEED, { table: 'no_such_outbox' });
+  assert.ok(missing instanceof OutboxTableMissingError, String(missing));
+  assert.equal(missing.code, 'HERALD_OUTBOX_TABLE_MISSING');
+
+  const noColumn = await startError(t, SEED.replace(/occurred_at.*\n/, ''));
+  assert.ok(noColumn instanceof OutboxColumnError, String(noColumn));
+  assert.equal(noColumn.code, 'HERALD_OUTBOX_COLUMN');
+  assert.deepEqual([noColumn.field, noColumn.column, noColumn.problem], ['occurredAt', 'occurred_at', 'missing']);
+
+  const wrongType = await startError(t, SEED.replace('JSONB      NOT NULL', 'BYTEA NOT NULL'));
+  assert.ok(wrongType instanceof OutboxColumnError, String(wrongType));
+  assert.equal(wrongType.problem, 'type');
+  assert.match(wrongType.message, /"payload" \(payload\) is of type bytea; the relay takes jsonb, json, text, varchar/);
+
+  const nullable = await startError(t, SEED.replace('UUID       NOT NULL', 'UUID'));
+  assert.ok(nullable instanceof OutboxColumnError && nullable.problem === 'nullable', String(nullable));
+
+  const mapped = await startError(t, SEED, { columns: { eventId: 'event_uuid' } });
+  assert.ok(mapped instanceof OutboxColumnError && mapped.field === 'eventId' && mapped.problem === 'missing', String(mapped));
+});
+
+test('outbox checks: no sequence, a cached sequence, a shared sequence, no index each name the problem; several are listed together', async (t) => {
+  const noSequence = await startError(t, SEED.replace('BIGSERIAL', 'BIGINT'));
+  assert.ok(noSequence instanceof OutboxSequenceError && noSequence.problem === 'missing', String(noSequence));
+  assert.equal(noSequence.code, 'HERALD_OUTBOX_SEQUENCE');
+
+  const cached = await startError(t, `${SEED}\nALTER SEQUENCE orders_outbox_id_seq CACHE 20;`);
+  assert.ok(cached instanceof OutboxSequenceError && cached.problem === 'cached', String(cached));
+  assert.match(cached.message, /orders_outbox_id_seq has CACHE 20: each session takes 20 ids at once .* ALTER SEQUENCE .* CACHE 1/);
+
+  const shared = await startError(t, `${SEED}\nCREATE TABLE other (id bigint DEFAULT nextval('orders_outbox_id_seq'));`);
+  assert.ok(shared instanceof OutboxSequenceError && shared.problem === 'shared', String(shared));
+  assert.match(shared.message, /also fills .*other\.id/);
+
+  const identity = await startError(t, SEED.replace('BIGSERIAL  PRIMARY KEY', 'BIGINT GENERATED ALWAYS AS IDENTITY (CACHE 10) PRIMARY KEY'));
+  assert.ok(identity instanceof OutboxSequenceError && identity.problem === 'cached', 'an identity column is checked too');
+
+  const noIndex = await startError(t, SEED.replace('PRIMARY KEY', '').replace(/CREATE INDEX.*/, ''));
+  assert.ok(noIndex instanceof OutboxIndexError, String(noIndex));
+  assert.equal(noIndex.code, 'HERALD_OUTBOX_INDEX');
+
+  const several = await startError(t, SEED.replace('PRIMARY KEY', '').replace(/CREATE INDEX.*/, '').replace('TIMESTAMPTZ NULL', 'TIMESTAMPTZ NOT NULL'));
+  assert.ok(several instanceof OutboxTableError, String(several));
+  assert.equal(several.code, 'HERALD_OUTBOX_TABLE');
+  assert.deepEqual(several.problems.map((p) => p.code), ['HERALD_OUTBOX_COLUMN', 'HERALD_OUTBOX_INDEX']);
+});
