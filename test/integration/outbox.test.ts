@@ -2,7 +2,8 @@
  * Relaying an application's own outbox table (the seed's orders_outbox) with `relayOutbox()`:
  * the torture (concurrent writers in their own transactions, rollbacks, a long transaction, a
  * restart), dispatched_at only after confirms, the same version on a re-publish, refusals parked,
- * and the table checks. The broker is in memory here; outbox-e2e.test.ts runs a real one.
+ * and the table checks, with a broker in memory; then end to end on RabbitMQ, with a consumer in
+ * another context and the relay's process killed.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -23,8 +24,10 @@ import {
 import { derivedEventId } from '../../src/outbox/rows.js';
 import { decodeCloudEvent, type ReceivedEvent } from '../../src/transports/cloudevents.js';
 import type { Channel, OutgoingMessage } from '../../src/transports/transport.js';
+import { requireBroker } from '../helpers/brokers.js';
 import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
 import { MemoryBroker, MemoryTransport } from '../helpers/memory-transport.js';
+import { startFixture } from '../helpers/processes.js';
 
 /** The in-memory broker, plus refusals for good and confirms that get lost after the broker stored the messages. */
 class TestTransport extends MemoryTransport {
@@ -347,4 +350,74 @@ test('outbox checks: no sequence, a cached sequence, a shared sequence, no index
   assert.ok(several instanceof OutboxTableError, String(several));
   assert.equal(several.code, 'HERALD_OUTBOX_TABLE');
   assert.deepEqual(several.problems.map((p) => p.code), ['HERALD_OUTBOX_COLUMN', 'HERALD_OUTBOX_INDEX']);
+});
+
+test('outbox end to end on RabbitMQ: writers, the relay SIGKILLed, a consumer in another context — every committed row handled once, each aggregate in order', { timeout: 180_000 }, async (t) => {
+  if (!(await requireBroker('rabbitmq', t))) return;
+  const world = await outboxWorld(t);
+  const receiverContext = uniqueContext('obxrcv');
+  const receiver = createHerald({ pool: world.pool, context: receiverContext });
+  await receiver.migrate();
+  await world.pool.query(
+    `CREATE TABLE "${receiverContext}".effects (seq bigserial PRIMARY KEY, event_id uuid NOT NULL, stream_id text NOT NULL, stream_version bigint NOT NULL, event_number bigint NOT NULL)`,
+  );
+  world.defer(() => dropContext(world.pool, receiverContext));
+  const transport = { kind: 'rabbitmq' as const };
+  const window = 100;
+  const consumer = startFixture('consumer', { context: receiverContext, source: world.context, name: `billing-${randomUUID().slice(0, 8)}`, transport, prefetch: 100 });
+  const relays = [startFixture('outbox-relay', { context: world.context, transport, window, leaseTtlMs: 1000 })];
+  world.defer(() => Promise.all([consumer, ...relays].map((p) => p.kill('SIGKILL'))));
+  await consumer.waitForLine((l) => l === 'ready');
+  await relays[0]!.waitForLine((l) => l === 'ready');
+
+  const effects = async () => {
+    const { rows } = await world.pool.query<{ total: string; distinct: string }>(`SELECT count(*) AS total, count(DISTINCT event_number) AS distinct FROM "${receiverContext}".effects`);
+    return { total: Number(rows[0]!.total), distinct: Number(rows[0]!.distinct) };
+  };
+  const aggregates = Array.from({ length: 30 }, () => randomUUID());
+  const committed: number[] = [];
+  let next = 0;
+  const writing = Promise.all(
+    Array.from({ length: 4 }, async () => {
+      const client = await world.pool.connect();
+      try {
+        for (let n = next++; n < 1500; n = next++) {
+          await client.query('BEGIN');
+          const id = await insert(client, world, aggregates[(n + Math.floor(n / 30)) % aggregates.length]!, 'ItemAdded', { n });
+          const rollback = n % 10 === 3;
+          await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
+          if (!rollback) committed.push(id);
+        }
+      } finally {
+        client.release();
+      }
+    }),
+  );
+  await waitFor(async () => (await effects()).distinct >= 300, { timeoutMs: 60_000, intervalMs: 20, message: '300 effects' });
+  await relays[0]!.kill('SIGKILL');
+  relays.push(startFixture('outbox-relay', { context: world.context, transport, window, leaseTtlMs: 1000 }));
+  await writing;
+  await waitFor(async () => (await effects()).distinct >= committed.length, { timeoutMs: 120_000, intervalMs: 50, message: `all ${committed.length} effects` });
+  await waitFor(async () => (await undispatched(world)).length === 0, { timeoutMs: 30_000, message: 'every committed row dispatched' });
+  await Promise.all([consumer.kill('SIGTERM'), relays[1]!.kill('SIGTERM')]);
+
+  const { total, distinct } = await effects();
+  assert.equal(distinct, committed.length, 'every committed row handled');
+  assert.equal(total, committed.length, 'no row handled twice (the consumer dropped the re-published ones)');
+  const { rows: handled } = await world.pool.query<{ event_number: string }>(`SELECT event_number FROM "${receiverContext}".effects ORDER BY event_number`);
+  assert.deepEqual(handled.map((r) => Number(r.event_number)), [...committed].sort((a, b) => a - b), 'exactly the committed rows, none rolled back');
+  const { rows: streams } = await world.pool.query<{ stream_id: string; versions: string[]; numbers: string[] }>(
+    `SELECT stream_id, array_agg(stream_version ORDER BY seq) AS versions, array_agg(event_number ORDER BY seq) AS numbers FROM "${receiverContext}".effects GROUP BY stream_id`,
+  );
+  assert.equal(streams.length, aggregates.length);
+  for (const row of streams) {
+    assert.deepEqual(row.versions.map(Number), row.versions.map((_, i) => i + 1), `aggregate ${row.stream_id} handled in version order`);
+    const numbers = row.numbers.map(Number);
+    assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), `aggregate ${row.stream_id} handled in id order`);
+  }
+  const duplicates = consumer.lines.filter((l) => l.startsWith('D ')).length;
+  t.diagnostic(`duplicates on the wire after the SIGKILL: ${duplicates} (bound ${window + 100})`);
+  assert.ok(duplicates <= window + 100, `duplicates ${duplicates} within the window in flight`);
+  const parked = await world.pool.query(`SELECT count(*)::int AS n FROM "${receiverContext}".consumer_messages WHERE status = 'parked'`);
+  assert.equal(parked.rows[0].n, 0, 'nothing parked');
 });
