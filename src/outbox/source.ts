@@ -12,8 +12,10 @@ import { confirmQuery, type OutboxRow, pageQuery, toMessage } from './rows.js';
 import { StreamVersions } from './versions.js';
 import { Watermark } from './watermark.js';
 
-/** While the watermark waits for writers to end, look again this soon (they are usually short). */
+/** While the watermark waits for writers to end, look again this soon (they are usually short)… */
 const SETTLE_CHECK_MS = 10;
+/** …for this long; a writer still open after it is a long transaction: looks go back to `pollMs`. */
+const SETTLE_CHECKS_FOR_MS = 500;
 
 /** An outbox relay's figures, as `herald.status().outboxes` shows them. */
 export interface OutboxStatus {
@@ -73,7 +75,8 @@ export class OutboxSource implements RelaySource {
   }
 
   idleWaitMs(): number | undefined {
-    return this.watermark.waiting ? SETTLE_CHECK_MS : undefined;
+    if (!this.watermark.waiting) return undefined;
+    return this.watermark.waitedMs(Date.now()) < SETTLE_CHECKS_FOR_MS ? SETTLE_CHECK_MS : undefined;
   }
 
   async read(after: number, limit: number): Promise<RelayPage> {
@@ -111,7 +114,7 @@ export class OutboxSource implements RelaySource {
       throw new OutboxSequenceError(this.settings.display, column, table.sequence, 'went-back',
         `sequence ${table.sequence} went back to ${lastValue}, below ids already relayed (${this.watermark.settled}): new rows would reuse ids the relay passed; nothing more is relayed`);
     }
-    this.watermark.observe(lastValue, row.writers);
+    this.watermark.observe(lastValue, row.writers, Date.now());
   }
 
   private tableInfo(): OutboxTable {

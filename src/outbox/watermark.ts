@@ -14,7 +14,7 @@ export class Watermark {
   /** Every id up to here is settled. */
   settled = 0;
   /** Values of S not settled yet, ascending, each with the writers it still waits for. */
-  private pending: { readonly value: number; writers: Set<string> }[] = [];
+  private pending: { readonly value: number; readonly since: number; writers: Set<string> }[] = [];
   /** The latest sequence value seen (null before the sequence handed out an id). */
   latest: number | null = null;
 
@@ -28,8 +28,8 @@ export class Watermark {
     this.pending = this.pending.filter((p) => p.value > value);
   }
 
-  /** One look: the sequence's last value (null: none handed out yet) and the writers now. Returns the watermark. */
-  observe(lastValue: number | null, writers: readonly string[]): number {
+  /** One look at `now` (ms): the sequence's last value (null: none handed out yet) and the writers then. Returns the watermark. */
+  observe(lastValue: number | null, writers: readonly string[], now = 0): number {
     const live = new Set(writers);
     for (const p of this.pending) {
       for (const w of p.writers) if (!live.has(w)) p.writers.delete(w);
@@ -42,7 +42,7 @@ export class Watermark {
         if (live.size === 0) this.raise(lastValue);
         else {
           if (this.pending.length >= Watermark.MAX_PENDING) this.pending.pop();
-          this.pending.push({ value: lastValue, writers: live });
+          this.pending.push({ value: lastValue, since: now, writers: live });
         }
       }
     }
@@ -52,6 +52,12 @@ export class Watermark {
   /** Whether a value waits for writers to end (look again soon). */
   get waiting(): boolean {
     return this.pending.length > 0;
+  }
+
+  /** How long (ms, at `now`) the next step of the watermark has waited; 0 when nothing waits. */
+  waitedMs(now: number): number {
+    const oldest = this.pending[0];
+    return oldest ? now - oldest.since : 0;
   }
 
   /** The writers the next step of the watermark waits for (virtual transaction ids). */

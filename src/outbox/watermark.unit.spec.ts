@@ -32,6 +32,16 @@ describe('Watermark', () => {
     assert.equal(w.observe(30, []), 30);
   });
 
+  it('tells how long its next step has waited', () => {
+    const w = new Watermark();
+    assert.equal(w.waitedMs(100), 0);
+    w.observe(5, ['a'], 100);
+    w.observe(6, ['a', 'b'], 150);
+    assert.equal(w.waitedMs(400), 300);
+    w.observe(6, ['b'], 420);
+    assert.equal(w.waitedMs(500), 350, 'now 6 waits, since 150');
+  });
+
   it('keeps a bounded number of pending values and still settles the newest', () => {
     const w = new Watermark();
     for (let s = 1; s <= Watermark.MAX_PENDING * 3; s++) w.observe(s, ['long']);

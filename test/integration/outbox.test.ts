@@ -2,122 +2,20 @@
  * Relaying an application's own outbox table (the seed's orders_outbox) with `relayOutbox()`:
  * the torture (concurrent writers in their own transactions, rollbacks, a long transaction, a
  * restart), dispatched_at only after confirms, the same version on a re-publish, refusals parked,
- * and the table checks, with a broker in memory; then end to end on RabbitMQ, with a consumer in
- * another context and the relay's process killed.
+ * a sequence changed while relaying, with a broker in memory; then end to end on RabbitMQ, with a
+ * consumer in another context and the relay's process killed. The table checks and other
+ * mappings are in outbox-table.test.ts.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { test, type TestContext } from 'node:test';
-import type pg from 'pg';
-import {
-  createHerald,
-  type Herald,
-  OutboxColumnError,
-  OutboxIndexError,
-  OutboxSequenceError,
-  OutboxTableError,
-  OutboxTableMissingError,
-  type OutboxRelayOptions,
-  TransportError,
-} from '../../src/index.js';
+import { test } from 'node:test';
+import { createHerald, type Herald } from '../../src/index.js';
 import { derivedEventId } from '../../src/outbox/rows.js';
-import { decodeCloudEvent, type ReceivedEvent } from '../../src/transports/cloudevents.js';
-import type { Channel, OutgoingMessage } from '../../src/transports/transport.js';
 import { requireBroker } from '../helpers/brokers.js';
-import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
+import { dropContext, uniqueContext, waitFor } from '../helpers/db.js';
 import { MemoryBroker, MemoryTransport } from '../helpers/memory-transport.js';
+import { assertStreamsInOrder, insert, outboxWorld, published, relayOptions, TestTransport, undispatched } from '../helpers/outbox.js';
 import { startFixture } from '../helpers/processes.js';
-
-/** The in-memory broker, plus refusals for good and confirms that get lost after the broker stored the messages. */
-class TestTransport extends MemoryTransport {
-  refuse: (message: OutgoingMessage) => boolean = () => false;
-  /** The next publish reaches the broker, but its confirm is lost (the relay must publish it again). */
-  loseNextConfirm = false;
-
-  override async publish(channel: Channel, messages: readonly OutgoingMessage[]): Promise<void> {
-    if (channel === 'events' && messages.some(this.refuse)) throw new TransportError(this.kind, 'message too big for this broker', { refused: true });
-    await super.publish(channel, messages);
-    if (this.loseNextConfirm && channel === 'events') {
-      this.loseNextConfirm = false;
-      throw new TransportError(this.kind, 'connection lost before the confirms arrived');
-    }
-  }
-}
-
-interface World {
-  pool: pg.Pool;
-  context: string;
-  herald: Herald;
-  table: string;
-  /** Another Herald on the same context: another process. */
-  another(): Herald;
-  /** Registers a clean-up that runs before the world's own (Heralds, schema, pool). */
-  defer(cleanup: () => Promise<unknown>): void;
-}
-
-/** A context with the seed's orders_outbox (its own SQL, test/fixtures/tables/orders_outbox.sql) in its schema. */
-async function outboxWorld(t: TestContext, options: { ddl?: string } = {}): Promise<World> {
-  const pool = createPool(14);
-  const context = uniqueContext('obx');
-  const heralds: Herald[] = [];
-  const another = () => {
-    const herald = createHerald({ pool, context, pollMs: 50, leaseTtlMs: 2000 });
-    heralds.push(herald);
-    return herald;
-  };
-  const herald = another();
-  await herald.migrate();
-  const client = await pool.connect();
-  try {
-    await client.query(`SET search_path TO "${context}"`);
-    await client.query(options.ddl ?? readFileSync('test/fixtures/tables/orders_outbox.sql', 'utf8'));
-    await client.query('RESET search_path');
-  } finally {
-    client.release();
-  }
-  const cleanups: (() => Promise<unknown>)[] = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    for (const h of heralds) await h.stop();
-    await dropContext(pool, context);
-    await pool.end();
-  });
-  return { pool, context, herald, table: `"${context}".orders_outbox`, another, defer: (fn) => void cleanups.push(fn) };
-}
-
-function relayOptions(world: World, transport: MemoryTransport, extra: Partial<OutboxRelayOptions> = {}): OutboxRelayOptions {
-  return { table: 'orders_outbox', schema: world.context, transport, window: 40, pollMs: 20, ...extra };
-}
-
-async function insert(db: pg.Pool | pg.PoolClient, world: World, aggregate: string, type: string, payload: unknown): Promise<number> {
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO ${world.table} (aggregate_id, event_type, payload, occurred_at) VALUES ($1, $2, $3, now()) RETURNING id`,
-    [aggregate, type, JSON.stringify(payload)],
-  );
-  return Number(rows[0]!.id);
-}
-
-/** Everything published to the context's events so far, decoded, in publish order. */
-function published(broker: MemoryBroker, context: string): ReceivedEvent[] {
-  return broker.group('events', context, 'probe').waiting.map((m) => decodeCloudEvent(m.body));
-}
-
-async function undispatched(world: World): Promise<number[]> {
-  const { rows } = await world.pool.query<{ id: string }>(`SELECT id FROM ${world.table} WHERE dispatched_at IS NULL ORDER BY id`);
-  return rows.map((r) => Number(r.id));
-}
-
-/** Each aggregate's messages carry versions 1, 2, 3, … in publish order, and their row ids ascend. */
-function assertStreamsInOrder(events: readonly ReceivedEvent[]): void {
-  const byStream = new Map<string, ReceivedEvent[]>();
-  for (const e of events) byStream.set(e.metadata.streamId, [...(byStream.get(e.metadata.streamId) ?? []), e]);
-  for (const [stream, list] of byStream) {
-    assert.deepEqual(list.map((e) => e.metadata.streamVersion), list.map((_, i) => i + 1), `stream ${stream}: versions in order`);
-    const ids = list.map((e) => e.metadata.eventNumber);
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), `stream ${stream}: rows in id order`);
-  }
-}
 
 test('outbox torture: concurrent writers, rollbacks, a long transaction and a restart — every committed row once, in order, none rolled back', { timeout: 120_000 }, async (t) => {
   const world = await outboxWorld(t);
@@ -290,66 +188,6 @@ test('outbox: a sequence altered to CACHE > 1 while relaying stops the relay (un
   assert.equal(published(transport.broker, world.context).length, 1);
   await world.pool.query(`ALTER SEQUENCE "${world.context}".orders_outbox_id_seq CACHE 1`);
   await waitFor(() => published(transport.broker, world.context).length === 2 && relay.health().healthy, { timeoutMs: 20_000, message: 'resumed' });
-});
-
-/** What `start()` says about an outbox table made by `ddl` (in the world's schema), relayed with `columns`. */
-async function startError(t: TestContext, ddl: string, extra: Partial<OutboxRelayOptions> = {}): Promise<Error> {
-  const world = await outboxWorld(t, { ddl });
-  world.herald.relayOutbox(relayOptions(world, new MemoryTransport(), extra));
-  return world.herald.start().then(
-    () => assert.fail('start() should reject'),
-    (error: Error) => error,
-  );
-}
-
-const SEED = readFileSync('test/fixtures/tables/orders_outbox.sql', 'utf8');
-
-test('outbox checks: a missing table, a missing column, a wrong type, a wrong nullability each name the problem', async (t) => {
-  const missing = await startError(t, SEED, { table: 'no_such_outbox' });
-  assert.ok(missing instanceof OutboxTableMissingError, String(missing));
-  assert.equal(missing.code, 'HERALD_OUTBOX_TABLE_MISSING');
-
-  const noColumn = await startError(t, SEED.replace(/occurred_at.*\n/, ''));
-  assert.ok(noColumn instanceof OutboxColumnError, String(noColumn));
-  assert.equal(noColumn.code, 'HERALD_OUTBOX_COLUMN');
-  assert.deepEqual([noColumn.field, noColumn.column, noColumn.problem], ['occurredAt', 'occurred_at', 'missing']);
-
-  const wrongType = await startError(t, SEED.replace('JSONB      NOT NULL', 'BYTEA NOT NULL'));
-  assert.ok(wrongType instanceof OutboxColumnError, String(wrongType));
-  assert.equal(wrongType.problem, 'type');
-  assert.match(wrongType.message, /"payload" \(payload\) is of type bytea; the relay takes jsonb, json, text, varchar/);
-
-  const nullable = await startError(t, SEED.replace('UUID       NOT NULL', 'UUID'));
-  assert.ok(nullable instanceof OutboxColumnError && nullable.problem === 'nullable', String(nullable));
-
-  const mapped = await startError(t, SEED, { columns: { eventId: 'event_uuid' } });
-  assert.ok(mapped instanceof OutboxColumnError && mapped.field === 'eventId' && mapped.problem === 'missing', String(mapped));
-});
-
-test('outbox checks: no sequence, a cached sequence, a shared sequence, no index each name the problem; several are listed together', async (t) => {
-  const noSequence = await startError(t, SEED.replace('BIGSERIAL', 'BIGINT'));
-  assert.ok(noSequence instanceof OutboxSequenceError && noSequence.problem === 'missing', String(noSequence));
-  assert.equal(noSequence.code, 'HERALD_OUTBOX_SEQUENCE');
-
-  const cached = await startError(t, `${SEED}\nALTER SEQUENCE orders_outbox_id_seq CACHE 20;`);
-  assert.ok(cached instanceof OutboxSequenceError && cached.problem === 'cached', String(cached));
-  assert.match(cached.message, /orders_outbox_id_seq has CACHE 20: each session takes 20 ids at once .* ALTER SEQUENCE .* CACHE 1/);
-
-  const shared = await startError(t, `${SEED}\nCREATE TABLE other (id bigint DEFAULT nextval('orders_outbox_id_seq'));`);
-  assert.ok(shared instanceof OutboxSequenceError && shared.problem === 'shared', String(shared));
-  assert.match(shared.message, /also fills .*other\.id/);
-
-  const identity = await startError(t, SEED.replace('BIGSERIAL  PRIMARY KEY', 'BIGINT GENERATED ALWAYS AS IDENTITY (CACHE 10) PRIMARY KEY'));
-  assert.ok(identity instanceof OutboxSequenceError && identity.problem === 'cached', 'an identity column is checked too');
-
-  const noIndex = await startError(t, SEED.replace('PRIMARY KEY', '').replace(/CREATE INDEX.*/, ''));
-  assert.ok(noIndex instanceof OutboxIndexError, String(noIndex));
-  assert.equal(noIndex.code, 'HERALD_OUTBOX_INDEX');
-
-  const several = await startError(t, SEED.replace('PRIMARY KEY', '').replace(/CREATE INDEX.*/, '').replace('TIMESTAMPTZ NULL', 'TIMESTAMPTZ NOT NULL'));
-  assert.ok(several instanceof OutboxTableError, String(several));
-  assert.equal(several.code, 'HERALD_OUTBOX_TABLE');
-  assert.deepEqual(several.problems.map((p) => p.code), ['HERALD_OUTBOX_COLUMN', 'HERALD_OUTBOX_INDEX']);
 });
 
 test('outbox end to end on RabbitMQ: writers, the relay SIGKILLed, a consumer in another context — every committed row handled once, each aggregate in order', { timeout: 180_000 }, async (t) => {
