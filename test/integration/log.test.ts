@@ -272,7 +272,7 @@ describe('event log', () => {
         const upgrading = migrate(pool, old);
         await new Promise((r) => setTimeout(r, 200));
         await client.query('COMMIT');
-        assert.deepEqual((await upgrading).applied, [5]);
+        assert.equal((await upgrading).applied[0], 5, 'v5 applied first (then any later version)');
       } finally {
         client.release();
       }
