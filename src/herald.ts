@@ -30,7 +30,11 @@ import { Consumer, type ConsumerDefinition } from './consumers/consumer.js';
 import { ParkedMessages } from './consumers/operator.js';
 import { DeliveryJournal } from './deliveries/journal.js';
 import { Operations } from './operations/operations.js';
-import { Relay, type RelayHandle } from './relay/relay.js';
+import { Relay, type RelayHandle, type RelayHooks } from './relay/relay.js';
+import { logSource } from './relay/source.js';
+import type { OutboxRelayHandle } from './outbox/handle.js';
+import type { OutboxRelayOptions } from './outbox/options.js';
+import { createOutboxRelay } from './outbox/relay.js';
 import { type RelayOptions, relaySettings } from './relay/options.js';
 import { AcknowledgementCollection, type RelayDeliveries } from './deliveries/collection.js';
 import { buildRegistry, type HeraldEvents, type HeraldOptions, type LogStatus, positive, validateStartFrom } from './herald/options.js';
@@ -107,6 +111,8 @@ export class Herald {
   readonly operations: Operations;
   private readonly relays = new Map<string, RelayDeliveries>();
   private readonly relayLoops = new Map<string, Relay>();
+  /** Relays of the application's own outbox tables (also in relayLoops). */
+  private readonly outboxes = new Map<string, OutboxRelayHandle>();
   private readonly acknowledgements: AcknowledgementCollection;
   private readonly consumers = new Map<string, Consumer>();
   private readonly writerWake: WriterWake;
@@ -166,6 +172,15 @@ export class Herald {
     } catch (error) {
       this.logger.error({ err: error, event }, 'herald: an event listener threw');
     }
+  }
+
+  private relayHooks(): RelayHooks {
+    return {
+      telemetry: this.telemetry,
+      progress: () => {},
+      refused: (info) => this.emit('messageRefused', info),
+      stopped: (info) => this.emit('subscriptionStopped', { subscription: info.relay, reason: info.reason }),
+    };
   }
 
   private runnerHooks(): RunnerHooks {
@@ -271,12 +286,8 @@ export class Herald {
     const settings = relaySettings(options);
     if (this.runners.has(settings.name) || this.relayLoops.has(settings.name)) throw new DuplicateSubscriptionError(settings.name);
     const lease = new Lease(this.pool, `${this.schema}.subscriptions`, settings.name, this.processId, this.leaseTtlMs, this.channel);
-    const relay = new Relay(this.pool, this.schema, this.context, settings, lease, { leaseTtlMs: this.leaseTtlMs, pollMs: this.pollMs }, this.logger, {
-      telemetry: this.telemetry,
-      progress: () => {},
-      refused: (info) => this.emit('messageRefused', info),
-      stopped: (info) => this.emit('subscriptionStopped', { subscription: info.relay, reason: info.reason }),
-    });
+    const timing = { leaseTtlMs: this.leaseTtlMs, pollMs: this.pollMs };
+    const relay = new Relay(this.pool, this.schema, this.context, settings, lease, timing, this.logger, this.relayHooks(), logSource(this.pool, this.schema, this.context));
     this.relayLoops.set(settings.name, relay);
     const entry = { transport: settings.transport, collect: options.collectAcknowledgements ?? true, expected: options.expectedConsumers ?? [] };
     this.relays.set(settings.name, entry);
@@ -285,6 +296,30 @@ export class Herald {
       void this.acknowledgements.add(entry).catch((error) => this.logger.error({ err: error }, 'herald: relay start failed'));
     }
     return relay;
+  }
+
+  /**
+   * Relays an application's own outbox table (the seed's `orders_outbox` shape: `id` from a
+   * sequence, `aggregate_id`, `event_type`, `payload`, `occurred_at`, `dispatched_at`) to a broker,
+   * without changing its writers: the relay's loop, policies and parking, with rows read in id
+   * order up to a watermark no uncommitted id is below, stream versions per aggregate, and
+   * `dispatched_at` set once the broker confirmed. The table is checked when the relay starts.
+   *
+   * ```ts
+   * orders.relayOutbox({ table: 'orders_outbox', schema: 'orders', transport: rabbitmq({ url }) });
+   * ```
+   */
+  relayOutbox(options: OutboxRelayOptions): OutboxRelayHandle {
+    const { relay, handle } = createOutboxRelay(options, {
+      ...{ pool: this.pool, schema: this.schema, context: this.context, processId: this.processId },
+      ...{ leaseTtlMs: this.leaseTtlMs, channel: this.channel, logger: this.logger },
+      hooks: this.relayHooks(),
+    });
+    if (this.runners.has(relay.name) || this.relayLoops.has(relay.name)) throw new DuplicateSubscriptionError(relay.name);
+    this.relayLoops.set(relay.name, relay);
+    this.outboxes.set(relay.name, handle);
+    if (this.started) void this.startRelay(relay).catch((error) => this.logger.error({ err: error, relay: relay.name }, 'herald: outbox relay start failed'));
+    return handle;
   }
 
   private async startRelay(relay: Relay): Promise<void> {
@@ -372,6 +407,7 @@ export class Herald {
       subscriptions: await readSubscriptionStatus(this.pool, this.schema, head),
       relays: [...this.relayLoops.values()].map((relay) => ({ name: relay.name, active: relay.active, ...relay.health() })),
       consumers: await Promise.all([...this.consumers.values()].map((c) => c.status())),
+      outboxes: await Promise.all([...this.outboxes.values()].map((o) => o.status())),
       deliveries: await this.deliveries.status(head),
     };
   }

@@ -16,6 +16,7 @@ export * from './handlers/index.js';
 export * from './parking/index.js';
 export * from './inbox/index.js';
 export * from './relay/index.js';
+export * from './outbox/index.js';
 export * from './consumers/index.js';
 export * from './deliveries/index.js';
 export * from './domain/index.js';

@@ -1,5 +1,6 @@
 import { quoteIdent } from '../sql/identifiers.js';
 import { operationsSchemaSql } from './operations-schema.js';
+import { v9OutboxRelays } from './v9-outbox.js';
 
 /** One versioned step of a context schema. `sql` receives the quoted schema name. */
 export interface Migration {
@@ -535,6 +536,7 @@ ALTER TABLE ${s}.subscriptions
     name: 'operator actions (frozen bulk retries and skips), audit log, search indexes',
     sql: ({ schema }) => operationsSchemaSql(schema),
   },
+  v9OutboxRelays,
   {
     version: 10,
     name: 'sagas: instances, durable timeouts, unmatched events',
