@@ -8,6 +8,9 @@ import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { createAdminPanel, createHerald, hashPassword, openDatabase, park } from '../../src/index.js';
 
+/** Headless on this kind of machine: no sandbox (root), no GPU, and none of Chromium's background traffic (the network is closed). */
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
 const OUT = 'docs/screenshots';
 const db = await openDatabase();
 const context = 'demo_shop';
@@ -32,7 +35,7 @@ const panel = createAdminPanel({
   sampleEveryMs: 300,
 });
 const { url } = await panel.listen();
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
 try {
   // Traffic in waves, so the sparklines have a shape; some orders fail billing.
   for (let wave = 0; wave < 12; wave++) {
