@@ -6,6 +6,7 @@
  * databases, must say lost 0 and duplicates 0.
  */
 import type pg from 'pg';
+import { quoteIdent } from '../../src/sql/index.js';
 import { type BrokerKind, resetBroker } from './broker.js';
 import { Fleet, type Slot } from './fleet.js';
 import { ledgerLine } from './ledger.js';
@@ -14,16 +15,21 @@ import { compensationReasons, elapsed, parkedItems, progressTicker, type Say, wa
 import { brokerGroups } from './routing.js';
 import { type RunResult, trafficLine } from './run.js';
 import { CONTEXTS } from './shared.js';
-import { planOrders, runTraffic, seededRandom, sleep } from './traffic.js';
-import { quoteIdent } from '../../src/sql/index.js';
+import { planOrders, runTraffic, schedule, seededRandom, sleep } from './traffic.js';
 import { createWorld, resetWorld, type World } from './world.js';
 
 /** Takeover bound of the workers' leases: a killed holder's work moves within about 1.3 times this. */
 const LEASE_TTL_MS = 2500;
 
-/** The moments (ms after the traffic starts) of `kills` kills, spread over the middle of the traffic. */
+/** The moments (ms after the traffic starts) of `kills` kills, spread over the middle of the traffic (`trafficMs` long). */
 export function killTimes(kills: number, trafficMs: number, random: () => number): number[] {
   return Array.from({ length: kills }, () => trafficMs * (0.1 + 0.8 * random())).sort((a, b) => a - b);
+}
+
+interface Kill {
+  readonly label: string;
+  readonly pid: number;
+  readonly signal: string | null;
 }
 
 export async function runChaos(databaseUrl: string, pool: pg.Pool, options: DemoOptions, broker: BrokerKind | undefined, say: Say, signal?: AbortSignal): Promise<RunResult> {
@@ -31,42 +37,20 @@ export async function runChaos(databaseUrl: string, pool: pg.Pool, options: Demo
   const world = createWorld(pool, { prefix: options.prefix, sequencer: false });
   await resetWorld(world);
   if (broker) await resetBroker(broker, brokerGroups(world.names));
-  const fleet = new Fleet(databaseUrl, { prefix: options.prefix, broker, paymentDeadlineMs: options.paymentDeadlineMs, leaseTtlMs: LEASE_TTL_MS }, CONTEXTS, options.workers);
+  const fleet = new Fleet(databaseUrl, { prefix: options.prefix, broker, paymentDeadlineMs: options.paymentDeadlineMs, leaseTtlMs: LEASE_TTL_MS }, CONTEXTS, options.workers, signal);
   say(trafficLine(options));
   say(`chaos:     ${fleet.slots.length} worker processes (${options.workers} per context), ${options.kills} kill -9 while the traffic flows`);
   const started = Date.now();
   const at = () => elapsed(started);
-  const kills: { label: string; pid: number; signal: string | null }[] = [];
-  const restarts: Promise<unknown>[] = [];
   let stopTicker = () => {};
   try {
     await fleet.startAll(120_000);
     say(`${at()}:   ${fleet.slots.length} workers ready (pids ${fleet.slots.map((s) => s.current!.pid).join(', ')})`);
-    const random = seededRandom(options.seed ^ 0xc4a05);
     const traffic = runTraffic(planOrders(options.orders, options.seed), (order) => world.orders.place(order), { rate: options.rate, seed: options.seed, signal });
-    const trafficStarted = Date.now();
     stopTicker = progressTicker(world, say, started, 2000);
-    let trafficDone = false;
-    void traffic.finally(() => (trafficDone = true));
-    for (const due of killTimes(options.kills, (options.orders / options.rate) * 1000, random)) {
-      await sleep(trafficStarted + due - Date.now(), signal);
-      if (trafficDone || signal?.aborted) break;
-      // Workers that hold leases (subscriptions, relays, the saga) are the interesting ones to kill.
-      const holding = await leasesHeld(world);
-      const live = fleet.slots.filter((s) => !s.restarting && s.current?.alive);
-      const holders = live.filter((s) => holding.has(`${s.label}:${s.current!.pid}`));
-      const targets = holders.length > 0 ? holders : live;
-      const slot = targets[Math.floor(random() * targets.length)];
-      if (!slot) continue;
-      const held = holding.get(`${slot.label}:${slot.current!.pid}`) ?? [];
-      const { pid, exit } = await fleet.kill(slot);
-      kills.push({ label: slot.label, pid, signal: exit.signal });
-      say(`${at()}:   kill -9 ${slot.label} (pid ${pid}${held.length ? `, holding ${held.join(', ')}` : ''}): ended by ${exit.signal ?? `exit code ${exit.code}`}`);
-      restarts.push(restart(fleet, slot, 300 + Math.floor(random() * 700), say, at));
-    }
+    const kills = await killWhileTrafficFlows(world, fleet, options, (line) => say(`${at()}:   ${line}`), signal);
     const { placed, failed } = await traffic;
-    await Promise.all(restarts);
-    await fleet.allReady(120_000);
+    if (!signal?.aborted) await fleet.allReady(120_000);
     const ledger = await waitUntilSettled(world, placed, { timeoutMs: 60_000 + options.paymentDeadlineMs, signal });
     stopTicker();
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -91,6 +75,35 @@ export async function runChaos(databaseUrl: string, pool: pg.Pool, options: Demo
   }
 }
 
+/**
+ * The kills: at seeded moments between the first and the last order's due time, kill -9 a worker
+ * (one holding leases when there is one) and start it again after 0.3 to 1 s. Resolves once the
+ * killed workers were started again.
+ */
+async function killWhileTrafficFlows(world: World, fleet: Fleet, options: DemoOptions, say: Say, signal?: AbortSignal): Promise<Kill[]> {
+  const random = seededRandom(options.seed ^ 0xc4a05);
+  const started = Date.now();
+  const kills: Kill[] = [];
+  const restarts: Promise<void>[] = [];
+  for (const due of killTimes(options.kills, schedule(options.orders, options.rate, options.seed).at(-1)!, random)) {
+    await sleep(started + due - Date.now(), signal);
+    if (signal?.aborted) break;
+    const holding = await leasesHeld(world);
+    const live = fleet.slots.filter((s) => !s.restarting && s.current?.alive);
+    const holders = live.filter((s) => holding.has(`${s.label}:${s.current!.pid}`));
+    const targets = holders.length > 0 ? holders : live;
+    const slot = targets[Math.floor(random() * targets.length)];
+    if (!slot) continue;
+    const held = holding.get(`${slot.label}:${slot.current!.pid}`) ?? [];
+    const { pid, exit } = await fleet.kill(slot);
+    kills.push({ label: slot.label, pid, signal: exit.signal });
+    say(`kill -9 ${slot.label} (pid ${pid}${held.length ? `, holding ${held.join(', ')}` : ''}): ended by ${exit.signal ?? `exit code ${exit.code}`}`);
+    restarts.push(restart(fleet, slot, 300 + Math.floor(random() * 700), say));
+  }
+  await Promise.all(restarts);
+  return kills;
+}
+
 /** The subscriptions and relays whose lease each process holds now, by its lease name (`payments#2:<pid>`). */
 async function leasesHeld(world: World): Promise<Map<string, string[]>> {
   const held = new Map<string, string[]>();
@@ -104,12 +117,12 @@ async function leasesHeld(world: World): Promise<Map<string, string[]>> {
 }
 
 /** Starts a killed slot again after `delayMs`. */
-async function restart(fleet: Fleet, slot: Slot, delayMs: number, say: Say, at: () => string): Promise<void> {
+async function restart(fleet: Fleet, slot: Slot, delayMs: number, say: Say): Promise<void> {
   slot.restarting = true;
   try {
     await sleep(delayMs);
     const worker = fleet.start(slot);
-    say(`${at()}:   restarted ${slot.label} (pid ${worker.pid})`);
+    say(`restarted ${slot.label} (pid ${worker.pid})`);
   } finally {
     slot.restarting = false;
   }

@@ -86,6 +86,8 @@ export class Fleet {
     private readonly config: Omit<WorkerConfig, 'context' | 'label'>,
     contexts: readonly ContextKey[],
     perContext: number,
+    /** Aborted (Ctrl-C reached the workers too): their exits are expected, nothing is restarted. */
+    private readonly signal?: AbortSignal,
   ) {
     for (const context of contexts) for (let i = 1; i <= perContext; i++) this.slots.push(new Slot(context, i));
   }
@@ -102,7 +104,10 @@ export class Fleet {
     const worker = new WorkerProcess(child, slot.label);
     slot.current = worker;
     void worker.exited.then((exit) => {
-      if (!this.stopping && exit.signal !== 'SIGKILL') this.unexpected.push({ label: slot.label, pid: worker.pid, exit });
+      if (this.stopping || this.signal?.aborted || exit.signal === 'SIGKILL') return;
+      // A worker that ended by itself is a failure of the run; like a supervisor, start it again (a few times).
+      this.unexpected.push({ label: slot.label, pid: worker.pid, exit });
+      if (this.unexpected.filter((u) => u.label === slot.label).length <= 3) setTimeout(() => this.stopping || this.signal?.aborted || this.start(slot), 500);
     });
     return worker;
   }

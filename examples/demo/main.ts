@@ -21,7 +21,7 @@ try {
   options = parseOptions(process.argv.slice(2));
 } catch (error) {
   if (!(error instanceof UsageError)) throw error;
-  console.error(`demo: ${error.message}\n\n${USAGE}`);
+  console.error(`demo: ${error.message} (npm start -- --help lists the options)`);
   process.exit(2);
 }
 if (options.help) {
@@ -38,7 +38,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const db = await openDatabase({ poolSize: 20 });
+const db = await openDatabase({ poolSize: 20 }).catch((error: unknown) => {
+  console.error(`demo: no database: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
 let exitCode = 1;
 try {
   const names = Object.values(contextNames(options.prefix));
@@ -48,6 +51,8 @@ try {
   const result = options.chaos ? await runChaos(db.url, db.pool, options, broker, say, interrupted.signal) : await runDemo(db.pool, options, broker, say, interrupted.signal);
   const clean = result.ledger.lost === 0 && result.ledger.duplicates === 0 && result.failedPlacements === 0;
   exitCode = interrupted.signal.aborted ? 130 : clean ? 0 : 1;
+} catch (error) {
+  console.error(`demo: ${error instanceof Error ? error.message : String(error)}`);
 } finally {
   // Waits for every connection to close, then stops the embedded server (if one was started).
   await db.close();

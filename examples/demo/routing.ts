@@ -7,11 +7,11 @@
  */
 import type { Herald, Transport } from '../../src/index.js';
 import { type RegisteredSaga, registerSaga } from '../../src/sagas/index.js';
+import { quoteIdent } from '../../src/sql/index.js';
 import { type BrokerKind, createTransport, type Groups } from './broker.js';
 import { orderSaga, type OrderSagaState } from './saga.js';
 import { type ContextKey, type ContextNames, type Handler, recorded } from './shared.js';
 import type { World } from './world.js';
-import { quoteIdent } from '../../src/sql/index.js';
 
 /**
  * The routes. A consumer keeps each sender stream's order (`'stream'`): the saga's commands to a
@@ -75,7 +75,7 @@ export async function runContexts(world: World, contexts: readonly ContextKey[],
     const transport = settings.broker ? await transportOf() : undefined;
     for (const route of ROUTES.filter((r) => r.to === key)) {
       const name = routeName(route);
-      const routed = recorded(quoteIdent(world.names[key]), pick(handlers, route.from));
+      const routed = recorded(quoteIdent(world.names[key]), handlers[route.from] ?? {});
       if (transport) {
         own.consume({
           transport,
@@ -123,8 +123,4 @@ function handlersOf(world: World, key: ContextKey, settings: RunSettings): Parti
     payments: moves('PaymentTaken', 'PaymentFailed'),
     shipping: moves('Shipped'),
   };
-}
-
-function pick(handlers: Partial<Record<ContextKey, Record<string, Handler>>>, from: ContextKey): Record<string, Handler> {
-  return handlers[from] ?? {};
 }

@@ -3,16 +3,14 @@
  * places the orders, and the run ends by itself once every order is finished.
  */
 import type pg from 'pg';
-import type { BrokerKind } from './broker.js';
+import { type BrokerKind, resetBroker } from './broker.js';
 import { type Ledger, ledgerLine } from './ledger.js';
 import type { DemoOptions } from './options.js';
 import { compensationLines, compensationReasons, parkedItems, parkedLines, progressTicker, type Say, statusLines, waitUntilSettled } from './report.js';
-import { runContexts } from './routing.js';
+import { brokerGroups, runContexts } from './routing.js';
 import { CONTEXTS } from './shared.js';
 import { DECLINED_EVERY, MALFORMED_LABEL_EVERY, planOrders, runTraffic, UNANSWERED_EVERY } from './traffic.js';
 import { createWorld, resetWorld } from './world.js';
-import { resetBroker } from './broker.js';
-import { brokerGroups } from './routing.js';
 
 export interface RunResult {
   readonly ledger: Ledger;

@@ -52,6 +52,17 @@ export function planOrders(count: number, seed: number): NewOrder[] {
   });
 }
 
+/**
+ * When each order is due, in ms after the traffic starts: gaps from 0.5 to 1.5 times the mean
+ * (seeded), which keeps the average rate and looks like traffic.
+ */
+export function schedule(count: number, rate: number, seed: number): number[] {
+  const random = seededRandom(seed ^ 0x5eed);
+  const due: number[] = [];
+  for (let i = 0, at = 0; i < count; i++, at += (1000 / rate) * (0.5 + random())) due.push(at);
+  return due;
+}
+
 export interface TrafficOptions {
   /** Orders per second (on average: the gaps are jittered, seeded). */
   readonly rate: number;
@@ -67,17 +78,14 @@ export interface TrafficOptions {
  * once every placement settled. A failed placement is reported and not counted as placed.
  */
 export async function runTraffic(orders: readonly NewOrder[], place: (order: NewOrder) => Promise<void>, options: TrafficOptions): Promise<{ placed: string[]; failed: { orderId: string; error: unknown }[] }> {
-  const random = seededRandom(options.seed ^ 0x5eed);
+  const due = schedule(orders.length, options.rate, options.seed);
   const placed: string[] = [];
   const failed: { orderId: string; error: unknown }[] = [];
   const running = new Set<Promise<void>>();
   const started = Date.now();
-  let due = 0;
-  for (const order of orders) {
+  for (const [i, order] of orders.entries()) {
     if (options.signal?.aborted) break;
-    await sleep(started + due - Date.now(), options.signal);
-    // Gaps from 0.5 to 1.5 times the mean keep the average rate and look like traffic.
-    due += (1000 / options.rate) * (0.5 + random());
+    await sleep(started + due[i]! - Date.now(), options.signal);
     while (running.size >= (options.inFlight ?? 16)) await Promise.race(running);
     const placing = place(order).then(
       () => void placed.push(order.orderId),
