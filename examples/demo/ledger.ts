@@ -112,11 +112,12 @@ export async function readLedger(world: World, placed: readonly string[]): Promi
     duplicates += extra;
   }
 
-  // Stock: what left the shelves is exactly what the orders still hold.
+  // Stock: what left the shelves is exactly what the orders still hold. A reservation or a release
+  // applied to the stock twice would move it off by its quantity.
   const available = await count(`SELECT coalesce(sum(available), 0) AS n FROM ${q('inventory')}.stock`);
   const held = await count(`SELECT coalesce(sum(quantity), 0) AS n FROM ${q('inventory')}.reservations WHERE released_at IS NULL`);
   const drift = CATALOGUE.reduce((sum, item) => sum + item.stock, 0) - held - available;
-  if (drift !== 0) problems.push(`stock: ${drift > 0 ? `${drift} more taken than held` : `${-drift} more on the shelves than expected`}`);
+  if (drift !== 0) problems.push(`stock: ${drift > 0 ? `${drift} more taken than the orders hold` : `${-drift} more on the shelves than expected`}`);
 
   const by = (predicate: (o: OrderRow) => boolean) => rows.filter(predicate).length;
   return {
@@ -126,8 +127,8 @@ export async function readLedger(world: World, placed: readonly string[]): Promi
     paid: by((o) => o.payment === 'taken'),
     shipped: by((o) => o.shipped),
     compensated: by((o) => o.status === 'cancelled'),
-    lost: missing.length + unsettled.length + undelivered + Math.max(0, -drift),
-    duplicates: duplicates + Math.max(0, drift),
+    lost: missing.length + unsettled.length + undelivered,
+    duplicates: duplicates + Math.abs(drift),
     problems,
   };
 }
