@@ -1,6 +1,7 @@
 /**
  * The README's quick start is examples/quickstart.ts, verbatim; this test checks that, then runs
- * it (in a schema of its own) and the `npm start` example against the test database.
+ * it (in a schema of its own) against the test database. The `npm start` demo runs in demo.test.ts,
+ * which also compares its output with the README's; here, what the README says about it.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -8,7 +9,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { runExample } from '../../examples/orders-inventory/app.js';
+import { trafficLine } from '../../examples/demo/run.js';
+import { parseOptions } from '../../examples/demo/options.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createPool, dropContext, uniqueContext } from '../helpers/db.js';
 import { requireBroker } from '../helpers/brokers.js';
@@ -117,12 +119,15 @@ describe('README', () => {
     }
   });
 
-  it('the npm start example confirms two orders and rejects the one without stock', async () => {
-    const lines: string[] = [];
-    const statuses = await runExample(pool, (line) => lines.push(line));
-    assert.deepEqual(statuses, { 'o-1': 'confirmed', 'o-2': 'confirmed', 'o-3': 'rejected' });
-    assert.ok(lines.includes('inventory: cannot reserve 2 x widget for order o-3 (only 1 left)'));
-    assert.ok(lines.some((l) => /example_inventory log head 3; orders.track-reservations: position 3, lag 0/.test(l)));
-    await pool.query('DROP SCHEMA example_orders CASCADE; DROP SCHEMA example_inventory CASCADE');
+  it('npm start runs the demo, and the README shows the output of its default run', () => {
+    const scripts = JSON.parse(readFileSync('package.json', 'utf8')).scripts as Record<string, string>;
+    assert.equal(scripts.start, 'tsx examples/demo/main.ts');
+    const readme = readFileSync('README.md', 'utf8');
+    const block = /<!-- demo:start -->\s*```\n([\s\S]*?)```\s*<!-- demo:end -->/.exec(readme);
+    assert.ok(block, 'README has the demo output block');
+    const lines = block[1]!.trimEnd().split('\n');
+    assert.ok(lines.includes(trafficLine(parseOptions([], {}))), 'the traffic line of the default options');
+    assert.match(lines.at(-1)!, /^ledger: orders 30, reserved (\d+), paid \1, shipped \1, compensated \d+, lost 0, duplicates 0$/);
+    assert.match(lines.join('\n'), /parked list --context demo_shipping --config examples\/demo\/herald\.config\.ts/);
   });
 });
