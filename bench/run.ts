@@ -13,6 +13,7 @@ import { catchupBench } from './catchup.js';
 import { failuresBench } from './failures.js';
 import { latencyBench } from './latency.js';
 import { relayBench } from './relay.js';
+import { outboxBench } from './outbox.js';
 import { type BenchResult, QUICK, Schemas, extraPool, load, log, printTable, writeResults } from './lib.js';
 
 const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url));
@@ -41,6 +42,7 @@ try {
     ['latency', () => latencyBench({ url: db.url, runtimePool: db.pool, schemas })],
     ['failures', () => failuresBench({ runtimePool: db.pool, writerPool, schemas })],
     ['relay', () => relayBench({ url: db.url, runtimePool: db.pool, schemas })],
+    ['outbox', () => outboxBench({ url: db.url, runtimePool: db.pool, schemas })],
   ];
   // BENCH_ONLY=append,latency runs some groups and merges their figures into latest.json.
   const only = process.env.BENCH_ONLY?.split(',').map((g) => g.trim());

@@ -33,6 +33,13 @@ export const ERROR_CODES = {
   HERALD_LOG_INCONSISTENT: "Herald's own tables disagree with the log (an event a row refers to is missing).",
   HERALD_SUBSCRIPTION_UNKNOWN: 'An operator action named a subscription this log does not know.',
   HERALD_METRICS_SERVER: 'The metrics HTTP server could not listen on its port (in use, or not permitted).',
+  HERALD_OPERATOR_ACTION: 'A bulk operator action does not exist, or its state does not allow this (running a finished one, say).',
+  HERALD_ADMIN_REQUEST: 'The admin panel refused a request: not signed in, not allowed, malformed, or too large.',
+  HERALD_OUTBOX_TABLE_MISSING: "An outbox relay's table does not exist (or this role cannot see it).",
+  HERALD_OUTBOX_COLUMN: "A column an outbox relay maps is missing, of a type it cannot relay, or of the wrong nullability.",
+  HERALD_OUTBOX_SEQUENCE: "An outbox table's id column is not filled from a sequence the relay can rely on (none, cached, shared, cycling).",
+  HERALD_OUTBOX_INDEX: 'An outbox table has no index to find undispatched rows by id.',
+  HERALD_OUTBOX_TABLE: 'An outbox table has several problems; each is listed.',
 } as const;
 
 /** The literal union of Herald's error codes. */
@@ -395,5 +402,91 @@ export class MetricsServerError extends HeraldError {
     cause: unknown,
   ) {
     super('HERALD_METRICS_SERVER', `The metrics server could not listen on ${address}: ${describe(cause)}`, { cause });
+  }
+}
+
+/** A bulk operator action does not exist, or its state does not allow what was asked (running a finished one, say). */
+export class OperatorActionError extends HeraldError {
+  constructor(
+    readonly actionId: number,
+    message: string,
+    /** `unknown`: no such action; `state`: it exists but cannot do this now. */
+    readonly reason: 'unknown' | 'state',
+  ) {
+    super('HERALD_OPERATOR_ACTION', `Operator action ${actionId}: ${message}`);
+  }
+}
+
+/** The admin panel refused a request; `status` is the HTTP status it answers with. */
+export class AdminRequestError extends HeraldError {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429,
+    message: string,
+    /** The request field at fault, when there is one. */
+    readonly field?: string,
+  ) {
+    super('HERALD_ADMIN_REQUEST', message);
+  }
+}
+
+/** Names `schema.table` of an outbox table in messages. */
+function outboxName(table: string): string {
+  return `outbox table ${table}`;
+}
+
+/** An outbox relay's table does not exist, or the relay's role cannot see it. */
+export class OutboxTableMissingError extends HeraldError {
+  constructor(
+    readonly table: string,
+    detail = 'does not exist (or this role may not see it)',
+  ) {
+    super('HERALD_OUTBOX_TABLE_MISSING', `${outboxName(table)} ${detail}`);
+  }
+}
+
+/** A mapped column is missing, of a type the relay cannot use, or nullable where it must not be (and the reverse). */
+export class OutboxColumnError extends HeraldError {
+  constructor(
+    readonly table: string,
+    /** Herald's field (`id`, `aggregateId`, `type`, …). */
+    readonly field: string,
+    readonly column: string,
+    readonly problem: 'missing' | 'type' | 'nullable' | 'not-nullable',
+    detail: string,
+  ) {
+    super('HERALD_OUTBOX_COLUMN', `${outboxName(table)}: column ${JSON.stringify(column)} (${field}) ${detail}`);
+  }
+}
+
+/** The id column is not filled from a sequence the relay can rely on for its order. */
+export class OutboxSequenceError extends HeraldError {
+  constructor(
+    readonly table: string,
+    readonly column: string,
+    readonly sequence: string | null,
+    readonly problem: 'missing' | 'cached' | 'shared' | 'cycle' | 'increment' | 'went-back',
+    detail: string,
+  ) {
+    super('HERALD_OUTBOX_SEQUENCE', `${outboxName(table)}: ${detail}`);
+  }
+}
+
+/** No index lets the relay find undispatched rows by id. */
+export class OutboxIndexError extends HeraldError {
+  constructor(
+    readonly table: string,
+    detail: string,
+  ) {
+    super('HERALD_OUTBOX_INDEX', `${outboxName(table)}: ${detail}`);
+  }
+}
+
+/** Several problems with one outbox table: `problems` holds each typed error. */
+export class OutboxTableError extends HeraldError {
+  constructor(
+    readonly table: string,
+    readonly problems: readonly HeraldError[],
+  ) {
+    super('HERALD_OUTBOX_TABLE', `${outboxName(table)} cannot be relayed: ${problems.length} problems\n${problems.map((p) => `  ${p.code}: ${p.message}`).join('\n')}`);
   }
 }

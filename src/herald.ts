@@ -1,20 +1,14 @@
 import { guardPool } from './sql/executor.js';
-import { transaction } from './sql/transaction.js';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import {
-  ConfigError,
-  ConsistencyOutsideTransactionError,
-  DuplicateSubscriptionError,
-  InvalidArgumentError,
-} from './errors.js';
+import { ConfigError, DuplicateSubscriptionError } from './errors.js';
 import type { EventDefinition } from './events/define.js';
 import type { NewEvent, RecordedEvent } from './events/types.js';
 import { Inbox } from './inbox/inbox.js';
 import { ParkedEvents } from './parking/operator.js';
-import { appendToStream, prepareEvents, validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
+import { validateStreamId, type AppendOptions, type AppendResult } from './log/append.js';
 import { readOpenAppends } from './log/open-appends.js';
 import { LogPages } from './log/pages.js';
 import { countUnsequenced, readHead, readLog, readStream } from './log/read.js';
@@ -35,17 +29,18 @@ import { readSubscriptionStatus } from './subscriptions/status.js';
 import { Consumer, type ConsumerDefinition } from './consumers/consumer.js';
 import { ParkedMessages } from './consumers/operator.js';
 import { DeliveryJournal } from './deliveries/journal.js';
-import { Relay, type RelayHandle } from './relay/relay.js';
+import { Operations } from './operations/operations.js';
+import { Relay, type RelayHandle, type RelayHooks } from './relay/relay.js';
+import { logSource } from './relay/source.js';
+import type { OutboxRelayHandle } from './outbox/handle.js';
+import type { OutboxRelayOptions } from './outbox/options.js';
+import { createOutboxRelay } from './outbox/relay.js';
 import { type RelayOptions, relaySettings } from './relay/options.js';
 import { AcknowledgementCollection, type RelayDeliveries } from './deliveries/collection.js';
-import { buildRegistry, DEFAULT_CONSISTENCY_TIMEOUT_MS, type HeraldEvents, type HeraldOptions, type LogStatus, positive, validateStartFrom } from './herald/options.js';
+import { buildRegistry, type HeraldEvents, type HeraldOptions, type LogStatus, positive, validateStartFrom } from './herald/options.js';
 import { hintSequencers, runningSequencers, WriterWake } from './herald/sequencers.js';
+import { LogWriter } from './herald/writing.js';
 import { subscriptionHooks } from './herald/reporting.js';
-
-interface TransactionScope {
-  appended: boolean;
-  strong: { eventIds: string[]; timeoutMs: number }[];
-}
 
 export type { HeraldEvents, HeraldOptions, LogStatus } from './herald/options.js';
 
@@ -84,7 +79,7 @@ export class Herald {
   private readonly pages: LogPages;
   private readonly sequencer: Sequencer | undefined;
   private readonly runners = new Map<string, SubscriptionRunner>();
-  private readonly scopes = new WeakMap<object, TransactionScope>();
+  private readonly writer: LogWriter;
   private readonly waiters: ConsistencyWaiters;
   private listener: Listener | undefined;
   private started = false;
@@ -109,8 +104,15 @@ export class Herald {
   readonly telemetry = new Telemetry();
   /** Operator controls of this log's subscriptions and relays (restart, pause, resume, reset), from any process. */
   readonly subscriptions: SubscriptionControl;
+  /**
+   * What operators do, for the admin panel and the CLI: frozen bulk retries and skips, the audit
+   * log, failures grouped by fingerprint, search of the log, event journeys (see {@link Operations}).
+   */
+  readonly operations: Operations;
   private readonly relays = new Map<string, RelayDeliveries>();
   private readonly relayLoops = new Map<string, Relay>();
+  /** Relays of the application's own outbox tables (also in relayLoops). */
+  private readonly outboxes = new Map<string, OutboxRelayHandle>();
   private readonly acknowledgements: AcknowledgementCollection;
   private readonly consumers = new Map<string, Consumer>();
   private readonly writerWake: WriterWake;
@@ -135,12 +137,21 @@ export class Herald {
       ? new Sequencer(this.pool, this.schema, this.channel, (head) => this.onLogAdvanced(head), this.logger, sequencer === true ? {} : sequencer)
       : undefined;
     this.waiters = new ConsistencyWaiters(this.pool, this.schema, () => hintSequencers(this.context));
+    this.writer = new LogWriter(this.pool, this.schema, this.context, this.registry, this.telemetry, this.waiters, () => this.committed());
     this.parked = new ParkedEvents(this.pool, this.schema, this.channel);
     this.parkedMessages = new ParkedMessages(this.pool, this.schema, this.channel);
     this.subscriptions = new SubscriptionControl(this.pool, this.schema, this.channel, this.processId, this.emit.bind(this) as ControlEmit);
     this.inbox = new Inbox(this.pool, this.schema, this.logger, options.inbox);
     this.deliveries = new DeliveryJournal(this.pool, this.schema, this.context, this.logger, options.deliveries);
     this.acknowledgements = new AcknowledgementCollection(this.deliveries, this.logger);
+    this.operations = new Operations({
+      pool: this.pool,
+      context: this.context,
+      processId: this.processId,
+      parked: this.parked,
+      parkedMessages: this.parkedMessages,
+      deliveries: this.deliveries,
+    });
     this.writerWake = new WriterWake(this.pool, this.channel, this.logger);
   }
 
@@ -161,6 +172,15 @@ export class Herald {
     } catch (error) {
       this.logger.error({ err: error, event }, 'herald: an event listener threw');
     }
+  }
+
+  private relayHooks(): RelayHooks {
+    return {
+      telemetry: this.telemetry,
+      progress: () => {},
+      refused: (info) => this.emit('messageRefused', info),
+      stopped: (info) => this.emit('subscriptionStopped', { subscription: info.relay, reason: info.reason }),
+    };
   }
 
   private runnerHooks(): RunnerHooks {
@@ -193,28 +213,8 @@ export class Herald {
       const [streamId, events, options] = args as [string, NewEvent | readonly NewEvent[], AppendOptions | undefined];
       return this.transaction((tx) => this.append(tx, streamId, events, options));
     }
-    const [tx, streamId, events, options = {}] = args as [SqlExecutor, string, NewEvent | readonly NewEvent[], AppendOptions | undefined];
-    if (!tx || typeof tx.query !== 'function') throw new InvalidArgumentError('tx', 'pass a pg client (or SqlExecutor) or a stream id');
-    validateStreamId(streamId);
-    const scope = this.scopes.get(tx);
-    const strong = options.consistency === 'strong';
-    if (strong && !scope) throw new ConsistencyOutsideTransactionError();
-    if (options.consistency !== undefined && options.consistency !== 'strong' && options.consistency !== 'eventual') {
-      throw new InvalidArgumentError('consistency', `${JSON.stringify(options.consistency)}; use 'eventual' or 'strong'`);
-    }
-    const timeoutMs = positive('consistencyTimeoutMs', options.consistencyTimeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS);
-    const list = Array.isArray(events) ? events : [events as NewEvent];
-    const about = { context: this.context, streamId, events: list.length };
-    const result = await this.telemetry.span('log:append', about, async () =>
-      appendToStream(tx, this.schema, streamId, await prepareEvents(list, this.telemetry.enrich(options, about), this.registry), options.expectedVersion ?? 'any'));
-    if (scope) {
-      scope.appended = true;
-      if (strong) scope.strong.push({ eventIds: [...result.eventIds], timeoutMs });
-    } else {
-      // A caller-owned transaction: we cannot see its commit, so make the sequencer look soon and often.
-      hintSequencers(this.context, false);
-    }
-    return result;
+    const [tx, streamId, events, options] = args as [SqlExecutor, string, NewEvent | readonly NewEvent[], AppendOptions | undefined];
+    return this.writer.append(tx, streamId, events, options);
   }
 
   /**
@@ -222,19 +222,8 @@ export class Herald {
    * throws. Resolves after the commit — and, for strong appends made inside, after every strong
    * subscription handled them (or rejects with `ConsistencyTimeoutError`; the commit stands).
    */
-  async transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
-    const scope: TransactionScope = { appended: false, strong: [] };
-    const result = await transaction(this.pool, async ({ client }) => {
-      this.scopes.set(client, scope);
-      try {
-        return await fn(client);
-      } finally {
-        this.scopes.delete(client);
-      }
-    });
-    if (scope.appended) this.committed();
-    for (const wait of scope.strong) await this.waiters.wait(wait.eventIds, wait.timeoutMs);
-    return result;
+  transaction<T>(fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.writer.transaction(fn);
   }
 
   /**
@@ -242,8 +231,7 @@ export class Herald {
    * default consistency in a transaction Herald did not own. Call it after your commit.
    */
   waitForConsistency(result: AppendResult, options: { timeoutMs?: number } = {}): Promise<void> {
-    hintSequencers(this.context);
-    return this.waiters.wait(result.eventIds, positive('timeoutMs', options.timeoutMs, DEFAULT_CONSISTENCY_TIMEOUT_MS));
+    return this.writer.waitForConsistency(result, options);
   }
 
   /** A stream's events after `afterVersion` (default: all), in version order; inside `tx` when given. */
@@ -298,12 +286,8 @@ export class Herald {
     const settings = relaySettings(options);
     if (this.runners.has(settings.name) || this.relayLoops.has(settings.name)) throw new DuplicateSubscriptionError(settings.name);
     const lease = new Lease(this.pool, `${this.schema}.subscriptions`, settings.name, this.processId, this.leaseTtlMs, this.channel);
-    const relay = new Relay(this.pool, this.schema, this.context, settings, lease, { leaseTtlMs: this.leaseTtlMs, pollMs: this.pollMs }, this.logger, {
-      telemetry: this.telemetry,
-      progress: () => {},
-      refused: (info) => this.emit('messageRefused', info),
-      stopped: (info) => this.emit('subscriptionStopped', { subscription: info.relay, reason: info.reason }),
-    });
+    const timing = { leaseTtlMs: this.leaseTtlMs, pollMs: this.pollMs };
+    const relay = new Relay(this.pool, this.schema, this.context, settings, lease, timing, this.logger, this.relayHooks(), logSource(this.pool, this.schema, this.context));
     this.relayLoops.set(settings.name, relay);
     const entry = { transport: settings.transport, collect: options.collectAcknowledgements ?? true, expected: options.expectedConsumers ?? [] };
     this.relays.set(settings.name, entry);
@@ -312,6 +296,30 @@ export class Herald {
       void this.acknowledgements.add(entry).catch((error) => this.logger.error({ err: error }, 'herald: relay start failed'));
     }
     return relay;
+  }
+
+  /**
+   * Relays an application's own outbox table (the seed's `orders_outbox` shape: `id` from a
+   * sequence, `aggregate_id`, `event_type`, `payload`, `occurred_at`, `dispatched_at`) to a broker,
+   * without changing its writers: the relay's loop, policies and parking, with rows read in id
+   * order up to a watermark no uncommitted id is below, stream versions per aggregate, and
+   * `dispatched_at` set once the broker confirmed. The table is checked when the relay starts.
+   *
+   * ```ts
+   * orders.relayOutbox({ table: 'orders_outbox', schema: 'orders', transport: rabbitmq({ url }) });
+   * ```
+   */
+  relayOutbox(options: OutboxRelayOptions): OutboxRelayHandle {
+    const { relay, handle } = createOutboxRelay(options, {
+      ...{ pool: this.pool, schema: this.schema, context: this.context, processId: this.processId },
+      ...{ leaseTtlMs: this.leaseTtlMs, channel: this.channel, logger: this.logger },
+      hooks: this.relayHooks(),
+    });
+    if (this.runners.has(relay.name) || this.relayLoops.has(relay.name)) throw new DuplicateSubscriptionError(relay.name);
+    this.relayLoops.set(relay.name, relay);
+    this.outboxes.set(relay.name, handle);
+    if (this.started) void this.startRelay(relay).catch((error) => this.logger.error({ err: error, relay: relay.name }, 'herald: outbox relay start failed'));
+    return handle;
   }
 
   private async startRelay(relay: Relay): Promise<void> {
@@ -399,6 +407,7 @@ export class Herald {
       subscriptions: await readSubscriptionStatus(this.pool, this.schema, head),
       relays: [...this.relayLoops.values()].map((relay) => ({ name: relay.name, active: relay.active, ...relay.health() })),
       consumers: await Promise.all([...this.consumers.values()].map((c) => c.status())),
+      outboxes: await Promise.all([...this.outboxes.values()].map((o) => o.status())),
       deliveries: await this.deliveries.status(head),
     };
   }

@@ -5,6 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { describe } from '../errors.js';
+import { admin } from './commands/admin.js';
 import { deliveries, migrate, start, status } from './commands/basic.js';
 import type { Command } from './commands/command.js';
 import { parked } from './commands/parked.js';
@@ -15,7 +16,7 @@ import { EXIT, exitCodeOf, type ExitCode, UsageError } from './exit.js';
 import { processOutput, type Output } from './output.js';
 import { GLOBAL_HELP } from './session.js';
 
-export const COMMANDS: readonly Command[] = [migrate, start, status, parked, subscription, deliveries, sagas, schema];
+export const COMMANDS: readonly Command[] = [migrate, start, status, parked, subscription, deliveries, sagas, schema, admin];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

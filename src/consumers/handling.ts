@@ -132,7 +132,10 @@ export class MessageHandling {
           toHandle.push(i);
         }
       }
+      // A message twice in one batch (a broker redelivery beside the original) is a duplicate of the
+      // copy handled here, not a divergence: that copy's id is not in the inbox yet.
       const known = await this.streams.knownEventIds(tx, redelivered.map((i) => batch[i]!.event!.metadata.eventId));
+      for (const i of toHandle) known.add(batch[i]!.event!.metadata.eventId);
       for (const i of redelivered) if (!known.has(batch[i]!.event!.metadata.eventId)) outcomes[i] = await this.parkDivergence(tx, batch[i]!);
       const recorded = await this.streams.recordInInbox(tx, toHandle.map((i) => batch[i]!.event!.metadata.eventId));
       const versions = new Map<string, number>();

@@ -94,7 +94,7 @@ export class ParkedMessages {
     const after = page.after;
     if (after !== undefined && (typeof after?.consumer !== 'string' || typeof after.key !== 'string')) throw new InvalidArgumentError('after', 'must be { consumer, key } of a listed message');
     const where = buildFilter(filter as Record<string, unknown>, 4, SHAPE);
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.pool.query<ConsumerMessageRow>(
       `SELECT * FROM ${this.table}
         WHERE ($1::text IS NULL OR (received_at, consumer, message_key) >
                (SELECT received_at, consumer, message_key FROM ${this.table} WHERE consumer = $1 AND message_key = $2))
@@ -103,6 +103,14 @@ export class ParkedMessages {
       [after?.consumer ?? null, after?.key ?? null, limit, ...where.values],
     );
     return rows.map(toParkedMessage);
+  }
+
+  /** One stored message (any status), or `undefined`. */
+  async get(consumer: string, key: string): Promise<ParkedMessage | undefined> {
+    validateSubscriptionName(consumer);
+    if (typeof key !== 'string' || key.length === 0 || key.length > 500) throw new InvalidArgumentError('key', 'must be a message key');
+    const { rows } = await this.pool.query<ConsumerMessageRow>(`SELECT * FROM ${this.table} WHERE consumer = $1 AND message_key = $2`, [consumer, key]);
+    return rows[0] ? toParkedMessage(rows[0]) : undefined;
   }
 
   /** Asks for a retry of a parked (or scheduled) message; with `wait`, resolves once a consumer tried it. */
@@ -183,7 +191,8 @@ export class ParkedMessages {
 }
 
 
-interface Row {
+/** A row of `consumer_messages` as `pg` returns it. */
+export interface ConsumerMessageRow {
   consumer: string;
   message_key: string;
   source: string | null;
@@ -209,7 +218,8 @@ interface Row {
   body: Buffer;
 }
 
-function toParkedMessage(row: Row): ParkedMessage {
+/** Maps a `consumer_messages` row (`SELECT *`) to what operators see. */
+export function toParkedMessage(row: ConsumerMessageRow): ParkedMessage {
   const text = row.body.toString('utf8');
   const n = (value: string | null) => (value === null ? null : Number(value));
   return {

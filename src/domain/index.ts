@@ -9,6 +9,6 @@ export {
   deciderRepository,
   type StateStore,
   type Executed,
-  type RunOptions,
+  type RepositoryRunOptions,
   type StreamOf,
 } from './repository.js';

@@ -14,7 +14,7 @@ import { decideAll, type Decider, fold, initial } from './decider.js';
 import { type CommandContext, type EventStore, stamp } from './store.js';
 
 /** Where a repository call runs: in your transaction (`tx`, no retries), or in its own (retried on conflict). */
-export interface RunOptions extends CommandContext, RetryOnConflictOptions {
+export interface RepositoryRunOptions extends CommandContext, RetryOnConflictOptions {
   readonly tx?: SqlExecutor;
 }
 
@@ -27,7 +27,7 @@ function checkedStream(streamOf: StreamOf, id: string): string {
 }
 
 /** Runs `work` in `tx` when given, else in a transaction of its own, retried on a version conflict. */
-function run<T>(store: EventStore, options: RunOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+function run<T>(store: EventStore, options: RepositoryRunOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
   if (options.tx) return work(options.tx);
   return retryOnConflict(() => store.transaction((tx: pg.PoolClient) => work(tx)), options);
 }
@@ -59,7 +59,7 @@ export class AggregateRepository<A extends AggregateRoot> {
   }
 
   /** Loads, runs `work` (which calls the aggregate's methods) and saves, in one transaction. */
-  update(id: string, work: (aggregate: A, tx: SqlExecutor) => void | Promise<void>, options: RunOptions = {}): Promise<A> {
+  update(id: string, work: (aggregate: A, tx: SqlExecutor) => void | Promise<void>, options: RepositoryRunOptions = {}): Promise<A> {
     return run(this.store, options, async (tx) => {
       const aggregate = await this.load(id, tx);
       await work(aggregate, tx);
@@ -105,7 +105,7 @@ export class DeciderRepository<Command, State, Event extends NewEvent = NewEvent
   }
 
   /** Loads, decides, appends the events and saves the state, in one transaction (retried on conflict when it owns it). */
-  execute(id: string, command: Command, options: RunOptions = {}): Promise<Executed<State>> {
+  execute(id: string, command: Command, options: RepositoryRunOptions = {}): Promise<Executed<State>> {
     return run(this.store, options, async (tx) => {
       const { state, version } = await this.load(id, tx);
       const events = decideAll(this.options.decider, command, state);

@@ -8,6 +8,7 @@ import type { ErrorAction, FailureContext } from '../handlers/policy.js';
 import type { InboxOptions } from '../inbox/inbox.js';
 import type { OpenAppend } from '../log/open-appends.js';
 import type { SequencerOptions } from '../log/sequencer.js';
+import type { OutboxStatus } from '../outbox/source.js';
 import type { RelayMessage } from '../relay/page.js';
 import type { Logger } from '../runtime/logger.js';
 import type { ControlEvents } from '../subscriptions/control.js';
@@ -95,6 +96,8 @@ export interface LogStatus {
   readonly relays: readonly ({ readonly name: string; readonly active: boolean } & SubscriptionHealth)[];
   /** Consumers of other contexts running in this process. */
   readonly consumers: readonly ConsumerStatus[];
+  /** Relays of the application's own outbox tables registered in this process (`relayOutbox()`). */
+  readonly outboxes: readonly OutboxStatus[];
   /** Per consumer of this context's events (known from acknowledgements or expected): handled, pending, flagged. */
   readonly deliveries: readonly ConsumerDeliveryStatus[];
 }

@@ -36,7 +36,8 @@ export interface RetryOutcome {
   readonly error: string | null;
 }
 
-interface Row {
+/** A row of `parked_events` as `pg` returns it. */
+export interface ParkedEventRow {
   subscription: string;
   event_number: string;
   event_id: string;
@@ -78,11 +79,19 @@ export class ParkedEvents {
   async list(filter: ParkedFilter = {}, page: { limit?: number; afterEventNumber?: number } = {}): Promise<ParkedEvent[]> {
     const limit = pageLimit(page.limit);
     const where = filterClause(filter, 3);
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.pool.query<ParkedEventRow>(
       `SELECT * FROM ${this.table} WHERE event_number > $1 AND ${where.sql} ORDER BY event_number, subscription LIMIT $2`,
       [page.afterEventNumber ?? 0, limit, ...where.values],
     );
     return rows.map(toParkedEvent);
+  }
+
+  /** One row of a subscription's parked events (any status), or `undefined`. */
+  async get(subscription: string, eventNumber: number): Promise<ParkedEvent | undefined> {
+    validateSubscriptionName(subscription);
+    if (!Number.isSafeInteger(eventNumber) || eventNumber < 1) throw new InvalidArgumentError('eventNumber', 'use a whole number ≥ 1');
+    const { rows } = await this.pool.query<ParkedEventRow>(`SELECT * FROM ${this.table} WHERE subscription = $1 AND event_number = $2`, [subscription, eventNumber]);
+    return rows[0] ? toParkedEvent(rows[0]) : undefined;
   }
 
   /**
@@ -177,7 +186,8 @@ export class ParkedEvents {
 }
 
 
-function toParkedEvent(row: Row): ParkedEvent {
+/** Maps a `parked_events` row (`SELECT *`) to what operators see. */
+export function toParkedEvent(row: ParkedEventRow): ParkedEvent {
   return {
     subscription: row.subscription,
     eventNumber: Number(row.event_number),

@@ -9,7 +9,8 @@ import type { Telemetry } from '../runtime/telemetry.js';
 import type { Lease } from '../subscriptions/lease.js';
 import type { SubscriptionHealth } from '../subscriptions/definition.js';
 import type { RelaySettings } from './options.js';
-import { readMessages, type RelayMessage, type RelayPage } from './page.js';
+import type { RelayMessage, RelayPage } from './page.js';
+import type { RelaySource } from './source.js';
 import { asParkable, isRefusal } from './refusals.js';
 import { LeaseHolding } from '../subscriptions/holding.js';
 import { ControlRequests } from '../subscriptions/requests.js';
@@ -84,6 +85,7 @@ export class Relay extends LogLoop implements RelayHandle {
     private readonly timing: { leaseTtlMs: number; pollMs: number },
     protected readonly logger: Logger,
     private readonly hooks: RelayHooks,
+    private readonly source: RelaySource,
   ) {
     super();
     this.leaseTtlMs = timing.leaseTtlMs;
@@ -96,6 +98,17 @@ export class Relay extends LogLoop implements RelayHandle {
 
   get name(): string {
     return this.settings.name;
+  }
+
+  /** Starts the loop, once the source's checks passed; resolves once this process either runs the relay or stands by. */
+  override async start(): Promise<void> {
+    if (!this.running) await this.source.prepare?.();
+    return super.start();
+  }
+
+  /** A source that is not the log is not woken by the log's announcements (its own polling finds its rows). */
+  override logAdvanced(head: number): void {
+    if (this.source.followsLog) super.logAdvanced(head);
   }
 
   /** An operator asked for something (or another process released the lease): look now. */
@@ -151,7 +164,8 @@ export class Relay extends LogLoop implements RelayHandle {
       const page = await this.nextPage(this.readPosition);
       // A page that failed while this one was read: publishing more would only publish it twice.
       if (this.halted && this.pages.length > 0) return this.checkpointPages();
-      if (page.items.length > 0) {
+      // An empty page may still move the position (a source that passed rows not to publish).
+      if (page.items.length > 0 || page.last > this.readPosition) {
         this.launch(page.items, page.last);
         if (page.items.length === this.settings.pageSize) this.mustRead = true;
         return;
@@ -159,7 +173,7 @@ export class Relay extends LogLoop implements RelayHandle {
     }
     if (this.pages.length > 0) return this.checkpointPages();
     if (this.settings.transport.health().connected) this.recovered();
-    let wait = this.timing.pollMs;
+    let wait = Math.min(this.timing.pollMs, this.source.idleWaitMs?.() ?? Infinity);
     if (this.failedStreams.size > 0) wait = Math.min(wait, (await this.store.msUntilNextRetry(this.pool)) ?? wait);
     if (!(await this.wakeup.wait(wait))) this.mustRead = true;
   }
@@ -168,9 +182,9 @@ export class Relay extends LogLoop implements RelayHandle {
   private async nextPage(after: number): Promise<RelayPage> {
     const ahead = this.readAhead;
     this.readAhead = undefined;
-    const page = ahead && ahead.after === after ? await ahead.page : await readMessages(this.pool, this.schema, this.context, after, this.settings.pageSize);
+    const page = ahead && ahead.after === after ? await ahead.page : await this.source.read(after, this.settings.pageSize);
     if (page.items.length === this.settings.pageSize) {
-      const next = readMessages(this.pool, this.schema, this.context, page.last, this.settings.pageSize);
+      const next = this.source.read(page.last, this.settings.pageSize);
       next.catch(() => {}); // a failed read-ahead is read again normally
       this.readAhead = { after: page.last, page: next };
     }
@@ -198,10 +212,14 @@ export class Relay extends LogLoop implements RelayHandle {
     const held: RelayMessage[] = [];
     const send: RelayMessage[] = [];
     for (const m of items) (this.holds(m.key) ? held : send).push(m);
+    // Handed to the broker before the held ones are stored: pages waiting behind a sifted one all
+    // start at once, and a later one must not overtake this one while that store is written.
+    const sending = send.length > 0 ? this.publish(send) : undefined;
+    sending?.catch(() => {}); // awaited below
     if (held.length > 0) await this.deferBehind(held);
-    if (send.length === 0) return;
+    if (!sending) return;
     try {
-      await this.publish(send);
+      await sending;
     } catch (error) {
       if (!isRefusal(error)) {
         this.halted = true;
@@ -271,6 +289,7 @@ export class Relay extends LogLoop implements RelayHandle {
         () => new TransportError(transport.kind, `no confirm for a page within ${confirmTimeoutMs} ms`),
       );
     });
+    await this.source.confirmed(messages);
   }
 
   /** A refused message meets the policy: parked (its stream blocked), scheduled for a retry, skipped, or the relay stops. */
@@ -337,7 +356,7 @@ export class Relay extends LogLoop implements RelayHandle {
   }
 
   private async readOne(eventNumber: number): Promise<RelayMessage> {
-    const page = await readMessages(this.pool, this.schema, this.context, eventNumber - 1, 1);
+    const page = await this.source.read(eventNumber - 1, 1);
     const message = page.items[0];
     if (message?.number !== eventNumber) throw new TransportError(this.settings.transport.kind, `event ${eventNumber} is missing from the log`);
     return message;
@@ -396,6 +415,7 @@ export class Relay extends LogLoop implements RelayHandle {
     this.failedStreams = await this.store.blockedStreams(this.pool);
     this.position = position;
     this.readPosition = position;
+    this.source.resume?.(position);
     this.mustRead = true;
     this.needsRepair = true;
     this.phase = 'running';

@@ -1,4 +1,6 @@
 import { quoteIdent } from '../sql/identifiers.js';
+import { operationsSchemaSql } from './operations-schema.js';
+import { v9OutboxRelays } from './v9-outbox.js';
 
 /** One versioned step of a context schema. `sql` receives the quoted schema name. */
 export interface Migration {
@@ -530,6 +532,12 @@ ALTER TABLE ${s}.subscriptions
 `,
   },
   {
+    version: 7,
+    name: 'operator actions (frozen bulk retries and skips), audit log, search indexes',
+    sql: ({ schema }) => operationsSchemaSql(schema),
+  },
+  v9OutboxRelays,
+  {
     version: 10,
     name: 'sagas: instances, durable timeouts, unmatched events',
     sql: ({ schema: s }) => `
@@ -573,6 +581,21 @@ CREATE TABLE ${s}.saga_unmatched (
   reason       text        NOT NULL,
   at           timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (saga, event_id)
+);
+`,
+  },
+  {
+    version: 12,
+    name: 'projections rebuilt blue/green',
+    sql: ({ schema: s }) => `
+-- Per projection: the version readers see (its views point at that version's tables) and the
+-- version being built beside it, from the origin, by its own subscription.
+CREATE TABLE ${s}.projections (
+  name             text        PRIMARY KEY,
+  live_version     integer     NOT NULL,
+  building_version integer,
+  tables           text[]      NOT NULL,
+  switched_at      timestamptz
 );
 `,
   },

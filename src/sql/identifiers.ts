@@ -34,3 +34,15 @@ export function validateSubscriptionName(value: unknown): string {
   }
   return value;
 }
+
+// Names of the application's own tables and columns (an outbox table, say): any case, as an ORM may
+// have created them; always quoted in SQL text.
+const EXISTING_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
+/** Validates the name of an existing table, schema or column of the application's: 1-63 letters, digits, `_` or `$`. */
+export function validateExistingName(what: string, value: unknown): string {
+  if (typeof value !== 'string' || !EXISTING_NAME.test(value)) {
+    throw new InvalidIdentifierError(what, value, 'use 1-63 characters: letters, digits, _ and $, not starting with a digit or $');
+  }
+  return value;
+}

@@ -19,14 +19,15 @@ interface Run {
 }
 
 /** Runs `herald …` to its end (or until `until` resolves, then SIGTERM). */
-async function herald(args: string[], options: { env?: NodeJS.ProcessEnv; until?: (run: Run) => Promise<unknown> } = {}): Promise<Run> {
+async function herald(args: string[], options: { env?: NodeJS.ProcessEnv; until?: (run: Run) => Promise<unknown>; input?: string } = {}): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), ...args], {
     env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (options.input !== undefined) child.stdin!.end(options.input);
   const run: Run = { code: null, stdout: '', stderr: '' };
-  child.stdout.on('data', (chunk: Buffer) => (run.stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (run.stderr += chunk));
+  child.stdout!.on('data', (chunk: Buffer) => (run.stdout += chunk));
+  child.stderr!.on('data', (chunk: Buffer) => (run.stderr += chunk));
   const exited = once(child, 'exit');
   if (options.until) {
     await options.until(run);
@@ -199,6 +200,31 @@ describe('herald CLI', () => {
     } finally {
       await dropContext(pool, target);
     }
+  });
+
+  it('admin serves the panel for the config, with users whose hash hash-password made; no users, no panel', async () => {
+    const hashed = await herald(['admin', 'hash-password'], { input: 'correct horse battery' });
+    assert.equal(hashed.code, 0, hashed.stderr);
+    const hash = hashed.stdout.trim();
+    assert.match(hash, /^scrypt\$/);
+    const dir = mkdtempSync(join(tmpdir(), 'herald-cli-'));
+    const file = join(dir, 'herald.config.yaml');
+    writeFileSync(file, `contexts:\n  - name: ${context}\nadmin:\n  port: 0\n  users:\n    - { name: ann, role: operator, passwordHash: "${hash}" }\n`);
+    const run = await herald(['admin', '--config', file], {
+      until: async (r) => {
+        await waitFor(() => /admin panel at (\S+)/.test(r.stderr), { timeoutMs: 20_000, message: 'the panel says where it is' });
+        const url = /admin panel at (\S+)/.exec(r.stderr)![1]!;
+        const home = await fetch(url, { redirect: 'manual' });
+        assert.equal(home.status, 303);
+        assert.equal(home.headers.get('location'), '/login');
+        assert.equal((await fetch(new URL('login', url))).status, 200);
+      },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    writeFileSync(file, `contexts:\n  - name: ${context}\n`);
+    const unprotected = await herald(['admin', '--config', file]);
+    assert.equal(unprotected.code, 3);
+    assert.match(unprotected.stderr, /needs users/);
   });
 
   it('start runs the configured workers until SIGTERM, then stops cleanly', async () => {

@@ -183,3 +183,32 @@ test("consumer: a handled stream version arriving with another event id is parke
   assert.notEqual(parked[0]!.message_key, second, 'the redelivery of the original was dropped as a duplicate, not parked');
   assert.deepEqual((await s.notes()).map((n) => n.text), ['order-1@1', 'order-1@2', 'order-1@3']);
 });
+
+test('consumer: a message delivered twice in one batch is handled once, the copy dropped as a duplicate (not a divergence)', async (t) => {
+  const s = await setup(t);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let gated = false;
+  await s.start({
+    handlers: {
+      async Noted(event, meta, { tx }) {
+        if (event.data.text === 'gate') {
+          gated = true;
+          await gate; // the next messages gather into one batch meanwhile
+        }
+        await tx.query(`INSERT INTO "${s.context}".notes (stream_id, version, text) VALUES ($1, $2, $3)`, [meta.streamId, meta.streamVersion, event.data.text]);
+      },
+    },
+  });
+  s.send('first', 1, 'gate');
+  await waitFor(() => gated, { message: 'the first batch is in its handler' });
+  const metadata = { eventId: '0190a1b2-0000-7000-8000-00000000c0de', eventNumber: 2, streamId: 'twice', streamVersion: 1, causationId: null, correlationId: null, createdAt: new Date(), custom: {} };
+  const body = encodeCloudEvent(s.source, { type: 'Noted', data: { text: 'once' }, metadata });
+  s.broker.inject(s.source, body);
+  s.broker.inject(s.source, body);
+  s.send('twice', 2);
+  open();
+  await waitFor(async () => (await s.notes()).length === 3, { message: 'all handled' });
+  assert.deepEqual((await s.notes()).map((n) => n.text), ['gate', 'once', 'twice@2']);
+  assert.deepEqual(await s.messages('parked'), [], 'nothing parked');
+});

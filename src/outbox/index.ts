@@ -1,0 +1,3 @@
+export { type OutboxColumns, type OutboxRelayOptions, DEFAULT_OUTBOX_COLUMNS } from './options.js';
+export type { OutboxStatus } from './source.js';
+export type { OutboxRelayHandle } from './handle.js';
