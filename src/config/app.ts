@@ -104,6 +104,7 @@ export async function openApp(config: HeraldConfig, options: OpenAppOptions = {}
         for (const c of context.consumers ?? []) {
           herald.consume({ ...c, transport: await transportOf(c.transport, transports, options.logger) } as ConsumerDefinition);
         }
+        for (const o of context.outboxes ?? []) herald.relayOutbox({ ...o, transport: await transportOf(o.transport, transports, options.logger) });
       }
     },
     async start() {

@@ -7,13 +7,14 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { consumerSettings } from '../consumers/definition.js';
 import type { ConsumerDefinition } from '../consumers/definition.js';
+import { outboxSettings } from '../outbox/options.js';
 import { relaySettings } from '../relay/options.js';
 import { validateSqlName } from '../sql/identifiers.js';
 import { checkSubscription, type SubscriptionDefinition } from '../subscriptions/definition.js';
 import type { Transport } from '../transports/transport.js';
 import { enableTypeScript } from './typescript.js';
 import type { PathPart } from './shape.js';
-import type { ConsumerConfig, ContextConfig, HeraldConfig, RelayConfig, SubscriptionConfig } from './types.js';
+import type { ConsumerConfig, ContextConfig, HeraldConfig, RelayConfig, SubscriptionConfig, TransportConfig } from './types.js';
 
 type Issue = { path: PathPart[]; message: string };
 
@@ -63,7 +64,7 @@ export async function resolveRefs(config: HeraldConfig, dir: string): Promise<{ 
         events: await load(c.events, [...p, 'events'], 'list'),
       });
     }
-    contexts.push({ ...context, events: await load(context.events, [...at, 'events'], 'list'), subscriptions, consumers, relays: context.relays ?? [] });
+    contexts.push({ ...context, events: await load(context.events, [...at, 'events'], 'list'), subscriptions, consumers, relays: context.relays ?? [], outboxes: context.outboxes ?? [] });
   }
   return { config: { ...config, contexts }, issues };
 }
@@ -114,10 +115,13 @@ export function checkMeanings(config: HeraldConfig): Issue[] {
     (context.consumers ?? []).forEach((c, j) =>
       check([...at, 'consumers', j], () => unique([...at, 'consumers', j], consumerSettings({ ...c, transport: declared(c.transport) } as ConsumerDefinition).name)),
     );
+    (context.outboxes ?? []).forEach((o, j) =>
+      check([...at, 'outboxes', j], () => unique([...at, 'outboxes', j], outboxSettings({ ...o, transport: declared(o.transport) }, context.name).relay.name)),
+    );
   });
   return issues;
 }
 
-function declared(transport: RelayConfig['transport']): Transport {
+function declared(transport: TransportConfig): Transport {
   return 'broker' in transport ? { ...PLACEHOLDER, kind: transport.broker } : transport;
 }

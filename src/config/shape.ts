@@ -41,7 +41,9 @@ const CONSUMER_KEYS = [
   'name', 'source', 'transport', 'handlers', 'events', 'ignore', 'unknownTypes', 'onError', 'retry', 'ordering', 'startFrom',
   'reorderWaitMs', 'prefetch', 'concurrency', 'batchSize', 'handlerTimeoutMs', 'acknowledgeEveryMs', 'sweepEveryMs',
 ];
-const CONTEXT_KEYS = ['name', 'database', 'events', 'leaseTtlMs', 'pollMs', 'sequencer', 'inbox', 'subscriptions', 'relays', 'consumers'];
+const OUTBOX_KEYS = ['table', 'schema', 'columns', 'name', 'source', 'pollMs', 'transport', 'window', 'pages', 'confirmTimeoutMs', 'onRefused', 'parking'];
+const OUTBOX_COLUMN_KEYS = ['id', 'aggregateId', 'type', 'payload', 'occurredAt', 'dispatchedAt', 'eventId', 'metadata'];
+const CONTEXT_KEYS = ['name', 'database', 'events', 'leaseTtlMs', 'pollMs', 'sequencer', 'inbox', 'subscriptions', 'relays', 'consumers', 'outboxes'];
 const TOP_KEYS = ['databases', 'contexts', 'admin', 'metrics'];
 const DATABASE_KEYS = ['url', 'poolSize', 'dataDir'];
 const ADMIN_KEYS = ['host', 'port', 'users', 'allowUnauthenticatedLocalhost'];
@@ -121,6 +123,16 @@ function checkContext(issues: IssueList, path: PathPart[], context: unknown, dat
     }
     optionalRef(issues, [...p, 'onError'], entry.onError, 'an error policy function');
     optionalRef(issues, [...p, 'events'], entry.events, 'a list of event definitions');
+  });
+  list(issues, path, context, 'outboxes', (p, entry) => {
+    if (!object(issues, p, entry, OUTBOX_KEYS)) return;
+    requiredString(issues, [...p, 'table'], entry.table);
+    optionalString(issues, [...p, 'schema'], entry.schema);
+    optionalString(issues, [...p, 'name'], entry.name);
+    if (entry.columns !== undefined && object(issues, [...p, 'columns'], entry.columns, OUTBOX_COLUMN_KEYS)) {
+      for (const [field, column] of Object.entries(entry.columns)) optionalString(issues, [...p, 'columns', field], column);
+    }
+    checkTransport(issues, [...p, 'transport'], entry.transport);
   });
 }
 

@@ -49,6 +49,17 @@ describe('config shape', () => {
     ]);
   });
 
+  it('checks outbox tables: the table, the column mapping and the broker', () => {
+    const ok = { contexts: [{ name: 'orders', outboxes: [{ table: 'orders_outbox', columns: { aggregateId: 'order_id' }, transport: { broker: 'redis' } }] }] };
+    assert.deepEqual(issuesOf(ok), []);
+    assert.deepEqual(issuesOf({ contexts: [{ name: 'orders', outboxes: [{ columns: { aggregateid: 'x', type: '' }, transport: { broker: 'rabitmq' } }] }] }), [
+      'contexts[0].outboxes[0].table: is required: a non-empty string, got nothing',
+      'contexts[0].outboxes[0].columns.aggregateid: unknown option (did you mean "aggregateId"?); expected one of id, aggregateId, type, payload, occurredAt, dispatchedAt, eventId, metadata',
+      'contexts[0].outboxes[0].columns.type: must be a non-empty string, got ""',
+      'contexts[0].outboxes[0].transport.broker: unknown broker "rabitmq" (did you mean "rabbitmq"?); known: rabbitmq, nats, redis',
+    ]);
+  });
+
   it('refuses what is not a config', () => {
     assert.deepEqual(issuesOf(null), [': a config must be an object with `contexts`, got null']);
     assert.deepEqual(issuesOf({ contexts: [] }), ['contexts: must be a non-empty list of contexts, got a list']);

@@ -2,6 +2,7 @@ import type { ConsumerDefinition } from '../consumers/definition.js';
 import type { EventDefinition } from '../events/define.js';
 import type { ErrorPolicy } from '../handlers/policy.js';
 import type { InboxOptions } from '../inbox/inbox.js';
+import type { OutboxRelayOptions } from '../outbox/options.js';
 import type { SequencerOptions } from '../log/sequencer.js';
 import type { RelayOptions } from '../relay/options.js';
 import type { SubscriptionDefinition } from '../subscriptions/definition.js';
@@ -47,6 +48,11 @@ export interface RelayConfig extends Omit<RelayOptions, 'transport'> {
   readonly transport: TransportConfig;
 }
 
+/** An application's own outbox table, relayed to a broker (see `herald.relayOutbox()`). */
+export interface OutboxConfig extends Omit<OutboxRelayOptions, 'transport'> {
+  readonly transport: TransportConfig;
+}
+
 export interface ConsumerConfig extends Omit<ConsumerDefinition, 'transport' | 'handlers' | 'onError' | 'events'> {
   readonly transport: TransportConfig;
   /** Handler per event type, or a reference to a module exporting that object. */
@@ -69,6 +75,8 @@ export interface ContextConfig {
   readonly subscriptions?: readonly SubscriptionConfig[];
   readonly relays?: readonly RelayConfig[];
   readonly consumers?: readonly ConsumerConfig[];
+  /** The application's own outbox tables this context relays (bring-your-own outbox). */
+  readonly outboxes?: readonly OutboxConfig[];
 }
 
 /** A user of the admin panel. */

@@ -52,9 +52,8 @@ export interface OutboxRelayOptions extends Omit<RelayOptions, 'startFrom' | 'ex
 export const OUTBOX_FIELDS = ['id', 'aggregateId', 'type', 'payload', 'occurredAt', 'dispatchedAt', 'eventId', 'metadata'] as const;
 export type OutboxField = (typeof OUTBOX_FIELDS)[number];
 
-/** An outbox relay's options, checked, with every default filled in. */
-export interface OutboxSettings {
-  readonly relay: RelaySettings;
+/** Where an outbox table is and how its columns map, checked (no broker needed: `herald status` uses it). */
+export interface OutboxTableSettings {
   readonly schema: string;
   readonly table: string;
   /** `"schema"."table"`. */
@@ -62,12 +61,40 @@ export interface OutboxSettings {
   /** `schema.table`, for messages. */
   readonly display: string;
   readonly columns: OutboxColumns;
+  /** The relay's durable name (checkpoint, lease, parked rows). */
+  readonly name: string;
+}
+
+/** An outbox relay's options, checked, with every default filled in. */
+export interface OutboxSettings extends OutboxTableSettings {
+  readonly relay: RelaySettings;
   readonly source: string;
   readonly pollMs: number;
 }
 
 /** Checks the options of `herald.relayOutbox()`; bad ones throw `ConfigError` or `InvalidIdentifierError` naming the field. */
 export function outboxSettings(options: OutboxRelayOptions, context: string): OutboxSettings {
+  const table = outboxTableSettings(options);
+  const pollMs = options.pollMs ?? 100;
+  if (typeof pollMs !== 'number' || !Number.isFinite(pollMs) || pollMs <= 0) throw new ConfigError(`relayOutbox: pollMs must be a positive number of milliseconds, got ${JSON.stringify(pollMs)}`);
+  return {
+    ...table,
+    relay: relaySettings({
+      transport: options.transport,
+      name: table.name,
+      window: options.window,
+      pages: options.pages,
+      confirmTimeoutMs: options.confirmTimeoutMs,
+      onRefused: options.onRefused,
+      parking: options.parking,
+    }),
+    source: validateSqlName('outbox source', options.source ?? context),
+    pollMs,
+  };
+}
+
+/** The table part of {@link outboxSettings}: schema, table, column mapping and the relay's name. */
+export function outboxTableSettings(options: Pick<OutboxRelayOptions, 'table' | 'schema' | 'columns' | 'name'>): OutboxTableSettings {
   if (!options || typeof options !== 'object') throw new ConfigError('relayOutbox: options must be an object');
   const schema = validateExistingName('outbox schema', options.schema ?? 'public');
   const table = validateExistingName('outbox table', options.table);
@@ -83,25 +110,13 @@ export function outboxSettings(options: OutboxRelayOptions, context: string): Ou
     const value = given[field];
     if (value !== undefined) columns[field] = validateExistingName(`outbox column for ${field}`, value);
   }
-  const pollMs = options.pollMs ?? 100;
-  if (typeof pollMs !== 'number' || !Number.isFinite(pollMs) || pollMs <= 0) throw new ConfigError(`relayOutbox: pollMs must be a positive number of milliseconds, got ${JSON.stringify(pollMs)}`);
   const display = `${schema}.${table}`;
   return {
-    relay: relaySettings({
-      transport: options.transport,
-      name: options.name ?? `outbox:${display}`,
-      window: options.window,
-      pages: options.pages,
-      confirmTimeoutMs: options.confirmTimeoutMs,
-      onRefused: options.onRefused,
-      parking: options.parking,
-    }),
     schema,
     table,
     qualified: `${quoteIdent(schema)}.${quoteIdent(table)}`,
     display,
     columns: columns as unknown as OutboxColumns,
-    source: validateSqlName('outbox source', options.source ?? context),
-    pollMs,
+    name: options.name ?? `outbox:${display}`,
   };
 }

@@ -4,8 +4,8 @@ import { OutboxSequenceError } from '../errors.js';
 import type { OpenAppend } from '../log/open-appends.js';
 import type { RelayMessage, RelayPage } from '../relay/page.js';
 import type { RelaySource } from '../relay/source.js';
-import { quoteIdent } from '../sql/identifiers.js';
 import { cloudEventPrefix } from '../transports/cloudevents.js';
+import { readBacklog } from './backlog.js';
 import { checkOutboxTable, type OutboxTable } from './check.js';
 import type { OutboxSettings } from './options.js';
 import { confirmQuery, type OutboxRow, pageQuery, toMessage } from './rows.js';
@@ -30,6 +30,8 @@ export interface OutboxStatus {
   readonly lastId: number | null;
   /** Rows not dispatched yet (`dispatched_at IS NULL`), in all. */
   readonly undispatched: number;
+  /** The earliest `occurred_at` among them (null when none wait). */
+  readonly oldestUndispatchedAt: Date | null;
   /**
    * Sessions whose open transactions hold the watermark back, oldest first: they write the table
    * and may hold ids not committed yet. Rows with higher ids (of every aggregate) wait for them.
@@ -124,16 +126,13 @@ export class OutboxSource implements RelaySource {
 
   /** This process's view of the relay (see {@link OutboxStatus}). */
   async status(name: string, active: boolean): Promise<OutboxStatus> {
-    const { rows } = await this.pool.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM ${this.settings.qualified} WHERE ${quoteIdent(this.settings.columns.dispatchedAt)} IS NULL`,
-    );
     return {
       name,
       table: this.settings.display,
       active,
       watermark: active ? this.watermark.settled : 0,
       lastId: active ? this.watermark.latest : null,
-      undispatched: Number(rows[0]?.n ?? 0),
+      ...(await readBacklog(this.pool, this.settings)),
       waitingFor: active && this.table ? await this.waitingFor(this.table.oid) : [],
     };
   }

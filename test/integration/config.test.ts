@@ -3,7 +3,9 @@
  * with the path, line and column of every problem, and nothing is started.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,6 +73,43 @@ contexts:
       await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM "${context}".seen`)).rows[0].n === 3, { message: 'three events recorded' });
     } finally {
       await app.close();
+    }
+  });
+
+  it('an outbox table in the config is relayed by the app, and `herald status` shows its backlog', async () => {
+    const { Redis } = await import('ioredis');
+    const source = uniqueContext('cfgobx');
+    const file = write(
+      'outbox.yaml',
+      `databases:\n  default:\n    url: \${CONFIG_TEST_URL}\ncontexts:\n  - name: ${context}\n    outboxes:\n      - table: orders_outbox\n        schema: ${context}\n        source: ${source}\n        pollMs: 20\n        transport: { broker: redis, url: "redis://127.0.0.1:6379" }\n`,
+    );
+    const { config } = await loadConfig(file);
+    const app = await openApp(config);
+    const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await app.migrate();
+      await pool.query(`SET search_path TO "${context}"; ${readFileSync('test/fixtures/tables/orders_outbox.sql', 'utf8')}; RESET search_path`);
+      const insert = (type: string) =>
+        pool.query(`INSERT INTO "${context}".orders_outbox (aggregate_id, event_type, payload, occurred_at) VALUES (gen_random_uuid(), $1, '{}', now())`, [type]);
+      for (const type of ['OrderPlaced', 'OrderPaid']) await insert(type);
+      await app.register();
+      await app.start();
+      const undispatched = async () => (await pool.query(`SELECT count(*)::int AS n FROM "${context}".orders_outbox WHERE dispatched_at IS NULL`)).rows[0].n;
+      await waitFor(async () => (await undispatched()) === 0, { message: 'both rows dispatched' });
+      assert.equal(await redis.xlen(`herald:${source}`), 2, 'both rows reached the Redis stream');
+      const status = (await app.herald(context).status()).outboxes;
+      assert.deepEqual(status.map((o) => [o.name, o.active, o.undispatched]), [[`outbox:${context}.orders_outbox`, true, 0]]);
+      await app.close();
+      await insert('OrderShipped');
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), 'status', '--json', '--config', file]);
+      const [cli] = JSON.parse(stdout);
+      assert.equal(cli.outboxes.length, 1);
+      assert.equal(cli.outboxes[0].undispatched, 1, 'the CLI reads the backlog without running the relay');
+      assert.ok(cli.outboxes[0].oldestUndispatchedAt);
+    } finally {
+      await app.close();
+      await redis.del(`herald:${source}`, `herald:${source}:acks`).catch(() => {});
+      redis.disconnect();
     }
   });
 

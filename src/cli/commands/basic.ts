@@ -2,6 +2,8 @@
 import { type HeraldApp, openApp } from '../../config/app.js';
 import type { HeraldConfig } from '../../config/types.js';
 import type { LogStatus } from '../../herald.js';
+import { readBacklog } from '../../outbox/backlog.js';
+import { outboxTableSettings } from '../../outbox/options.js';
 import { CommandFailed, NotFoundError, UsageError } from '../exit.js';
 import { json, table } from '../output.js';
 import { configOf, oneContext, parse, withApp } from '../session.js';
@@ -74,13 +76,27 @@ export const status: Command = {
   options: { check: { type: 'boolean' } },
   async run(args, output) {
     const session = parse(args, this.options, output);
-    const statuses = await withApp(session, async (app) => Promise.all([...app.heralds.values()].map((h) => h.status())));
+    const statuses = await withApp(session, async (app) => Promise.all([...app.heralds].map(async ([name, h]) => withOutboxes(app, name, await h.status()))));
     if (session.json) output.out(json(statuses));
     else output.out(statuses.map(describeStatus).join('\n\n'));
     const trouble = statuses.flatMap((s) => s.subscriptions.filter((x) => x.state === 'failed' || x.parked > 0).map((x) => `${s.context}.${x.name}`));
     if (session.values.check && trouble.length > 0) throw new CommandFailed(`trouble in ${trouble.join(', ')} (failed or parked)`);
   },
 };
+
+/** This process registers no workers: the configured outbox tables' backlogs are read directly. */
+async function withOutboxes(app: HeraldApp, context: string, status: LogStatus): Promise<LogStatus> {
+  const configured = app.config.contexts.find((c) => c.name === context)?.outboxes ?? [];
+  if (configured.length === 0 || status.outboxes.length > 0) return status;
+  const pool = app.herald(context).pool;
+  const outboxes = await Promise.all(
+    configured.map(async (options) => {
+      const table = outboxTableSettings(options);
+      return { name: table.name, table: table.display, active: false, watermark: 0, lastId: null, ...(await readBacklog(pool, table)), waitingFor: [] };
+    }),
+  );
+  return { ...status, outboxes };
+}
 
 function describeStatus(s: LogStatus): string {
   const lines = [`context ${s.context}: head ${s.head}, unsequenced ${s.unsequenced}, open appends ${s.openAppends.length}`];
@@ -95,6 +111,16 @@ function describeStatus(s: LogStatus): string {
         { header: 'parked', value: (x) => x.parked, right: true },
         { header: 'holder', value: (x) => x.leaseOwner },
         { header: 'reason', value: (x) => x.reason ?? x.lastError?.message },
+      ]),
+    );
+  }
+  if (s.outboxes.length > 0) {
+    lines.push(
+      table(s.outboxes, [
+        { header: 'outbox', value: (x) => x.name },
+        { header: 'table', value: (x) => x.table },
+        { header: 'undispatched', value: (x) => x.undispatched, right: true },
+        { header: 'oldest undispatched', value: (x) => x.oldestUndispatchedAt },
       ]),
     );
   }
