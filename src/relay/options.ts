@@ -70,8 +70,9 @@ export function relaySettings(options: RelayOptions): RelaySettings {
   const name = validateSubscriptionName(options.name ?? `relay:${transport.kind}`);
   const window = options.window ?? 1000;
   if (!Number.isSafeInteger(window) || window < 1 || window > 100_000) throw new ConfigError(`relay: window must be a whole number from 1 to 100000, got ${window}`);
-  const depth = options.pages ?? 4;
-  if (!Number.isSafeInteger(depth) || depth < 1 || depth > window) throw new ConfigError(`relay: pages must be a whole number from 1 to the window (${window}), got ${depth}`);
+  const pages = options.pages ?? 4;
+  if (!Number.isSafeInteger(pages) || pages < 1 || pages > window) throw new ConfigError(`relay: pages must be a whole number from 1 to the window (${window}), got ${pages}`);
+  const depth = Math.min(pages, transport.pagesInFlight ?? pages);
   const confirmTimeoutMs = options.confirmTimeoutMs ?? 30_000;
   if (!(typeof confirmTimeoutMs === 'number' && confirmTimeoutMs > 0)) throw new ConfigError(`relay: confirmTimeoutMs must be positive, got ${confirmTimeoutMs}`);
   if (options.onRefused !== undefined && typeof options.onRefused !== 'function') throw new ConfigError('relay: onRefused must be a function');

@@ -63,6 +63,12 @@ export interface Transport {
   /** `'rabbitmq'`, `'nats'` or `'redis'`. */
   readonly kind: string;
   /**
+   * The most pages a relay may have in flight on this transport at once (default: the relay's
+   * `pages`). A transport whose messages take effect in the order their publishes complete (the
+   * log transport of `intoLog()`) says 1.
+   */
+  readonly pagesInFlight?: number;
+  /**
    * Sends every message, many in flight at once, and resolves when the broker confirmed all of
    * them (persisted, as far as the broker is configured to persist). Rejects with a
    * `TransportError` if any was not confirmed; the caller publishes the whole batch again
