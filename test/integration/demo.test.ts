@@ -162,6 +162,7 @@ describe('the npm start demo', () => {
     // The README shows this run's output (when the machine kept up with the deadline, as it normally does).
     const readme = readmeLines();
     assert.ok(readme.includes(trafficLine(defaults)));
+    assert.ok(readme.some((l) => ADMIN_LINE.test(l)), 'the README shows the admin line');
     if (designed) {
       assert.equal(readme.at(-1), ledgers[0]);
       assert.equal(timeless(readme.find((l) => l.startsWith('summary:'))), timeless(demo.lines.find((l) => l.startsWith('summary:'))?.replaceAll(prefix, 'demo_')));
