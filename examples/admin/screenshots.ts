@@ -1,12 +1,14 @@
 /**
  * `npm run screenshots`: builds a small demo (a context whose billing subscription parks some
- * events, with traffic for the throughput sparklines, a bulk action and audit entries), opens the
+ * events, with traffic for the throughput sparklines, a bulk action, audit entries and a checkout
+ * saga per correlation), opens the
  * admin panel in Debian's Chromium (/usr/bin/chromium) and writes docs/screenshots/*.png.
  * Runs on DATABASE_URL, or an embedded PostgreSQL when it is not set.
  */
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { createAdminPanel, createHerald, hashPassword, openDatabase, park } from '../../src/index.js';
+import { registerSaga } from '../../src/sagas/index.js';
 
 /** Headless on this kind of machine: no sandbox (root), no GPU, and none of Chromium's background traffic (the network is closed). */
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -26,6 +28,30 @@ shop.subscribe({
     const data = event.data as { total: number };
     if (declined.has(meta.eventId)) throw new RangeError(`card declined for ${meta.streamId}`);
     if (data.total > 900) throw new TypeError(`cannot read property 'iban' of undefined (${meta.streamId})`);
+  },
+});
+// One checkout per correlation: placed (waiting for payment, with a reminder due) → paid; too large: compensated.
+registerSaga<{ total: number }>(shop, {
+  name: 'checkout',
+  initialState: () => ({ total: 0 }),
+  on: {
+    OrderPlaced: {
+      starts: true,
+      key: (e) => e.metadata.correlationId ?? undefined,
+      async handle(_state, event, ctx) {
+        const { total } = event.data as { total: number };
+        ctx.done('reserve');
+        if (total > 900) await ctx.compensate('total over the card limit');
+        else ctx.schedule('payment-reminder', { ms: 30 * 60_000 }, { total });
+        return { total };
+      },
+    },
+    OrderPaid: { key: (e) => e.metadata.correlationId ?? undefined, handle: (_state, _event, ctx) => ctx.complete() },
+  },
+  compensations: {
+    async reserve(_state, ctx) {
+      await ctx.append(`stock-${ctx.key}`, { type: 'StockReleased', data: {} });
+    },
   },
 });
 await shop.start();
@@ -70,6 +96,8 @@ try {
     ['parked-event', `failures/event?subscription=billing.charge&eventNumber=${parked.filter((p) => p.error.type === 'TypeError').at(-1)!.eventNumber}`],
     ['bulk', `bulk?target=events&owner=billing.charge&fingerprint=${parked.find((p) => p.error.type === 'TypeError')!.fingerprint}`],
     ['bulk-action', `actions/view?id=${action.id}`],
+    ['sagas', 'sagas?limit=14'],
+    ['saga', 'sagas/instance?saga=checkout&key=checkout-0'],
     ['search', 'search?type=OrderPaid&limit=12'],
     ['journey', `journey?event=${parked[0]!.eventNumber}`],
     ['audit', 'audit'],

@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import { quoteIdent } from '../../src/sql/index.js';
+import { type DemoPanel, startPanel, stayOpen } from './admin.js';
 import { type BrokerKind, resetBroker } from './broker.js';
 import { Fleet, type Slot } from './fleet.js';
 import { ledgerLine } from './ledger.js';
@@ -43,7 +44,10 @@ export async function runChaos(databaseUrl: string, pool: pg.Pool, options: Demo
   const started = Date.now();
   const at = () => elapsed(started);
   let stopTicker = () => {};
+  let panel: DemoPanel | null = null;
   try {
+    // This process's Heralds only read: the panel shows what the workers do, and its controls reach them through the database.
+    panel = await startPanel(world, options, say);
     await fleet.startAll(120_000);
     say(`${at()}:   ${fleet.slots.length} workers ready (pids ${fleet.slots.map((s) => s.current!.pid).join(', ')})`);
     const traffic = runTraffic(planOrders(options.orders, options.seed), (order) => world.orders.place(order), { rate: options.rate, seed: options.seed, signal });
@@ -68,9 +72,13 @@ export async function runChaos(databaseUrl: string, pool: pg.Pool, options: Demo
         `${parked.length} parked`,
     );
     say(ledgerLine(ledger));
-    return { ledger, failedPlacements: failed.length + fleet.unexpected.length };
+    const interrupted = signal?.aborted === true;
+    // The workers have stopped: the panel shows where they left everything.
+    await stayOpen(panel, options, say, signal);
+    return { ledger, failedPlacements: failed.length + fleet.unexpected.length, interrupted };
   } finally {
     stopTicker();
+    await panel?.close();
     await fleet.stopAll(20_000);
   }
 }

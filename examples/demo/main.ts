@@ -50,7 +50,8 @@ try {
   const broker = await chooseBroker(options.broker);
   const result = options.chaos ? await runChaos(db.url, db.pool, options, broker, say, interrupted.signal) : await runDemo(db.pool, options, broker, say, interrupted.signal);
   const clean = result.ledger.lost === 0 && result.ledger.duplicates === 0 && result.failedPlacements === 0;
-  exitCode = interrupted.signal.aborted ? 130 : clean ? 0 : 1;
+  // Ctrl-C while --stay keeps the panel open after the run is how such a run ends: not an interruption.
+  exitCode = result.interrupted ? 130 : clean ? 0 : 1;
 } catch (error) {
   console.error(`demo: ${error instanceof Error ? error.message : String(error)}`);
 } finally {

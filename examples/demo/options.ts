@@ -16,6 +16,14 @@ export interface DemoOptions {
   readonly workers: number;
   /** Chaos: how many kill -9 while the traffic flows. */
   readonly kills: number;
+  /** Serve the admin panel over the contexts while the demo runs (`--no-admin`: not). */
+  readonly admin: boolean;
+  /** Its port (`--admin-port` or HERALD_DEMO_ADMIN_PORT, default 4400; a free one when taken; 0: any). */
+  readonly adminPort: number;
+  /** The `admin` user's password from HERALD_ADMIN_PASSWORD; `undefined`: a random one per run. */
+  readonly adminPassword: string | undefined;
+  /** Keep the panel (and the contexts) open after the run, until Ctrl-C. */
+  readonly stay: boolean;
   readonly help: boolean;
 }
 
@@ -34,6 +42,11 @@ sends them traffic, waits until every order is finished, prints a summary and th
   --chaos             run each context's workers as child processes and kill -9 them at random
   --workers N         with --chaos: worker processes per context (default 2)
   --kills K           with --chaos: kills while the traffic flows (default 6)
+  --admin-port N      the admin panel's port on 127.0.0.1 (or HERALD_DEMO_ADMIN_PORT; default 4400,
+                      any free one when it is taken); user admin, a password printed per run
+                      (or HERALD_ADMIN_PASSWORD)
+  --stay              keep the admin panel open after the run, until Ctrl-C
+  --no-admin          no admin panel
   -h, --help          this help
 
 The database is DATABASE_URL, or an embedded PostgreSQL in .herald/postgres.`;
@@ -66,6 +79,9 @@ export function parseOptions(args: readonly string[], env: NodeJS.ProcessEnv = p
         chaos: { type: 'boolean' },
         workers: { type: 'string' },
         kills: { type: 'string' },
+        'admin-port': { type: 'string' },
+        stay: { type: 'boolean' },
+        'no-admin': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -84,6 +100,13 @@ export function parseOptions(args: readonly string[], env: NodeJS.ProcessEnv = p
   if (!/^[a-z_][a-z0-9_]{0,30}$/.test(prefix) || prefix.startsWith('pg_')) {
     throw new UsageError(`--prefix must be 1-31 lower-case letters, digits or _, not starting with a digit or pg_, got ${JSON.stringify(prefix)}`);
   }
+  const admin = values['no-admin'] !== true;
+  const stay = values.stay === true;
+  if (stay && !admin) throw new UsageError('--stay keeps the admin panel open: it cannot go with --no-admin');
+  const adminPassword = env.HERALD_ADMIN_PASSWORD || undefined;
+  if (adminPassword !== undefined && (adminPassword.length < 8 || adminPassword.length > 1024)) throw new UsageError('HERALD_ADMIN_PASSWORD must be 8 to 1024 characters');
+  const adminPort = whole('admin-port', (values['admin-port'] as string | undefined) ?? (env.HERALD_DEMO_ADMIN_PORT || undefined), 4400, 0);
+  if (adminPort > 65_535) throw new UsageError(`--admin-port must be a port number up to 65535, got ${adminPort}`);
   return {
     orders: whole('orders', values.orders as string | undefined, chaos ? 60 : 30, 1),
     rate,
@@ -94,6 +117,10 @@ export function parseOptions(args: readonly string[], env: NodeJS.ProcessEnv = p
     chaos,
     workers: whole('workers', values.workers as string | undefined, 2, 1),
     kills: whole('kills', values.kills as string | undefined, 6, 0),
+    admin,
+    adminPort,
+    adminPassword,
+    stay,
     help: values.help === true,
   };
 }

@@ -3,6 +3,7 @@
  * places the orders, and the run ends by itself once every order is finished.
  */
 import type pg from 'pg';
+import { type DemoPanel, startPanel, stayOpen } from './admin.js';
 import { type BrokerKind, resetBroker } from './broker.js';
 import { type Ledger, ledgerLine } from './ledger.js';
 import type { DemoOptions } from './options.js';
@@ -16,6 +17,8 @@ export interface RunResult {
   readonly ledger: Ledger;
   /** Placements that failed (none expected). */
   readonly failedPlacements: number;
+  /** Ctrl-C came before the run ended (not while `--stay` kept the panel open afterwards). */
+  readonly interrupted: boolean;
 }
 
 /** What the traffic line says about the failures the traffic carries by design. */
@@ -32,14 +35,10 @@ export async function runDemo(pool: pg.Pool, options: DemoOptions, broker: Broke
   await resetWorld(world);
   if (broker) await resetBroker(broker, brokerGroups(world.names));
   const running = await runContexts(world, CONTEXTS, { broker, paymentDeadlineMs: options.paymentDeadlineMs });
+  let panel: DemoPanel | null = null;
   try {
-    // ── Admin panel ─────────────────────────────────────────────────────────────────────────────
-    // The admin panel (src/admin/, createAdminPanel) is being built in parallel. When it lands, start
-    // it here over world.logs and print its URL and credentials, e.g.:
-    //   const panel = await createAdminPanel({ heralds: Object.values(world.logs), users: [demoUser] });
-    //   say(`admin:     ${panel.url} (user demo, password ${demoPassword})`);
-    // and close it in the finally block below, before running.stop().
-    // ────────────────────────────────────────────────────────────────────────────────────────────
+    // The admin panel over the four contexts while they run (and, with --stay, after the traffic).
+    panel = await startPanel(world, options, say);
     say(trafficLine(options));
     const started = Date.now();
     const stopTicker = progressTicker(world, say, started, 1000);
@@ -68,8 +67,11 @@ export async function runDemo(pool: pg.Pool, options: DemoOptions, broker: Broke
         `${parked.length} parked`,
     );
     say(ledgerLine(ledger));
-    return { ledger, failedPlacements: traffic.failed.length };
+    const interrupted = signal?.aborted === true;
+    await stayOpen(panel, options, say, signal);
+    return { ledger, failedPlacements: traffic.failed.length, interrupted };
   } finally {
+    await panel?.close();
     await running.stop();
   }
 }

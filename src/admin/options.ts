@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { ParkedMessages } from '../consumers/operator.js';
 import type { DeliveryJournal } from '../deliveries/journal.js';
 import { ConfigError } from '../errors.js';
@@ -19,6 +20,8 @@ export interface AdminContext {
   readonly parkedMessages: ParkedMessages;
   readonly deliveries: DeliveryJournal;
   readonly operations: Operations;
+  /** The log's pool: the Sagas page reads the context's saga instances through it (a Herald has one). */
+  readonly pool?: pg.Pool;
   /** Pause, resume, reset and restart of its subscriptions and relays (shown to operators when present). */
   readonly subscriptions?: Pick<SubscriptionControl, 'pause' | 'resume' | 'reset' | 'restart'>;
   /** When the Herald runs in the panel's process, its failures and retries trigger a sample at once. */

@@ -141,10 +141,16 @@ export function createAdminPanel(options: AdminPanelOptions): AdminPanel {
         });
       });
       server = created;
-      await new Promise<void>((resolve, reject) => {
-        created.once('error', reject);
-        created.listen(port, host, () => resolve());
-      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          created.once('error', reject);
+          created.listen(port, host, () => resolve());
+        });
+      } catch (error) {
+        // Not listening (the port is taken, say): the panel may listen again, elsewhere.
+        server = undefined;
+        throw error;
+      }
       const address = created.address();
       const bound = typeof address === 'object' && address ? address.port : port;
       const shown = host.includes(':') ? `[${host}]` : host;

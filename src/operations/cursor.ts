@@ -19,9 +19,12 @@ export function encodeCursor(scope: unknown, position: Readonly<Record<string, s
   return Buffer.from(JSON.stringify({ q: digest(scope), p: position }), 'utf8').toString('base64url');
 }
 
-/** Decodes a cursor of the query `scope`, every field checked against `shape`. Pure. */
-export function decodeCursor(cursor: unknown, scope: unknown, shape: CursorShape): Record<string, string> {
-  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
+/**
+ * Decodes a cursor of the query `scope`, every field checked against `shape`. `maxLength` is for
+ * positions holding long text (a saga instance's key); the default fits numbers and ids. Pure.
+ */
+export function decodeCursor(cursor: unknown, scope: unknown, shape: CursorShape, maxLength = MAX_CURSOR_LENGTH): Record<string, string> {
+  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > maxLength || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
     throw new InvalidArgumentError('cursor', 'not a cursor this API returned');
   }
   let decoded: unknown;

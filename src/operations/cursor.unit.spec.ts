@@ -23,6 +23,15 @@ describe('page cursors', () => {
     for (const bad of ['', 'not base64!', 'e30', 'bnVsbA', 'a'.repeat(MAX_CURSOR_LENGTH + 1), 42]) assert.throws(() => decodeCursor(bad, { type: 'A' }, SHAPE), InvalidArgumentError);
   });
 
+  it('take a longer cursor only where the caller allows one (positions holding long text)', () => {
+    const shape = { key: /^[\s\S]{1,500}$/ };
+    const cursor = encodeCursor({ sagas: 1 }, { key: 'k'.repeat(500) });
+    assert.ok(cursor.length > MAX_CURSOR_LENGTH);
+    assert.throws(() => decodeCursor(cursor, { sagas: 1 }, shape), InvalidArgumentError);
+    assert.deepEqual(decodeCursor(cursor, { sagas: 1 }, shape, 2000), { key: 'k'.repeat(500) });
+    assert.throws(() => decodeCursor('a'.repeat(2001), { sagas: 1 }, shape, 2000), InvalidArgumentError);
+  });
+
   it('take page sizes from 1 to the cap only', () => {
     assert.equal(pageSize(undefined, 50, 200), 50);
     assert.equal(pageSize(200, 50, 200), 200);

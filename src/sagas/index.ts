@@ -9,7 +9,7 @@ import type { SagaDefinition } from './definition.js';
 export type { SagaDefinition, SagaStep, SagaContext, SagaEvent, TimeoutFired } from './definition.js';
 export { TIMEOUT_EVENT, timeoutStream } from './definition.js';
 export { Saga } from './saga.js';
-export { SagaInspector, type SagaInstance, type UnmatchedSagaEvent } from './inspect.js';
+export { SagaInspector, SAGA_STATUSES, type SagaInstance, type SagaStatus, type UnmatchedSagaEvent } from './inspect.js';
 
 /** A saga registered on a log: its processing, and what operators can see of it. */
 export interface RegisteredSaga<State> {

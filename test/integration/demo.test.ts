@@ -1,8 +1,8 @@
 /**
  * The `npm start` demo as a user runs it (a real process), against the test database, its four
  * contexts in schemas of their own (`HERALD_DEMO_PREFIX`): the default run, checked against the
- * databases and the README; the `herald` command on its config; and the chaos run with real
- * kill -9 of worker processes.
+ * databases and the README; the `herald` command on its config; the admin panel it serves; and
+ * the chaos run with real kill -9 of worker processes.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -18,8 +18,9 @@ import { brokerGroups } from '../../examples/demo/routing.js';
 import { CONTEXTS, contextNames } from '../../examples/demo/shared.js';
 import { cardOf, MALFORMED_LABEL_EVERY, planOrders } from '../../examples/demo/traffic.js';
 import { createWorld } from '../../examples/demo/world.js';
+import { Client } from '../helpers/admin.js';
 import { requireBroker } from '../helpers/brokers.js';
-import { createPool, dropContext, uniqueContext } from '../helpers/db.js';
+import { createPool, dropContext, uniqueContext, waitFor } from '../helpers/db.js';
 
 interface Run {
   code: number | null;
@@ -27,10 +28,13 @@ interface Run {
   stderr: string;
 }
 
+/** The demo's environment: its prefix, no broker, and the admin panel's defaults (a random password, port 4400 or a free one). */
+const demoEnv = (prefix: string) => ({ ...process.env, HERALD_DEMO_PREFIX: prefix, HERALD_DEMO_BROKER: '', HERALD_ADMIN_PASSWORD: '', HERALD_DEMO_ADMIN_PORT: '' });
+
 /** Runs a TypeScript entry point to its end with the demo's prefix; kills it after `timeoutMs`. */
 async function run(script: string, args: string[], prefix: string, timeoutMs: number): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', resolve(script), ...args], {
-    env: { ...process.env, HERALD_DEMO_PREFIX: prefix, HERALD_DEMO_BROKER: '' },
+    env: demoEnv(prefix),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -42,6 +46,44 @@ async function run(script: string, args: string[], prefix: string, timeoutMs: nu
   clearTimeout(timer);
   return { code: code as number | null, lines: stdout.trimEnd().split('\n'), stderr };
 }
+
+/** A demo process read while it runs. */
+function start(args: string[], prefix: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve('examples/demo/main.ts'), ...args], { env: demoEnv(prefix), stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const output = () => `${lines.join('\n')}\n${stderr}`;
+  return {
+    child,
+    lines,
+    exited,
+    output,
+    /** The first line matching `pattern`, once printed (fails after `timeoutMs`, or when the demo ended without it). */
+    async line(pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+      let ended = false;
+      void exited.then(() => (ended = true));
+      return waitFor(
+        () => {
+          const found = lines.map((l) => pattern.exec(l)).find((m) => m !== null);
+          if (!found && ended) throw new Error(`the demo ended without a line matching ${pattern}:\n${output()}`);
+          return found;
+        },
+        { timeoutMs, intervalMs: 50, message: `a line matching ${pattern}` },
+      );
+    },
+  };
+}
+
+/** The admin line: `admin:     http://127.0.0.1:4400/ (user admin, password …)`. */
+const ADMIN_LINE = /^admin: +(http:\/\/127\.0\.0\.1:(\d+)\/) \(user (\w+), password (\S+)\)/;
 
 const LEDGER = /^ledger: orders (\d+), reserved (\d+), paid (\d+), shipped (\d+), compensated (\d+), lost (\d+), duplicates (\d+)$/;
 
@@ -74,6 +116,10 @@ describe('the npm start demo', () => {
     assert.equal(demo.code, 0, `${demo.lines.join('\n')}\n${demo.stderr}`);
     const defaults = parseOptions([], {});
     assert.ok(demo.lines.includes(trafficLine(defaults)));
+    // It served the admin panel while it ran (and ended by itself all the same).
+    const admin = demo.lines.map((l) => ADMIN_LINE.exec(l)).find((m) => m !== null);
+    assert.ok(admin, demo.lines.join('\n'));
+    assert.equal(admin[3], 'admin');
 
     const ledgers = demo.lines.filter((l) => l.startsWith('ledger:'));
     assert.equal(ledgers.length, 1);
@@ -116,6 +162,7 @@ describe('the npm start demo', () => {
     // The README shows this run's output (when the machine kept up with the deadline, as it normally does).
     const readme = readmeLines();
     assert.ok(readme.includes(trafficLine(defaults)));
+    assert.ok(readme.some((l) => ADMIN_LINE.test(l)), 'the README shows the admin line');
     if (designed) {
       assert.equal(readme.at(-1), ledgers[0]);
       assert.equal(timeless(readme.find((l) => l.startsWith('summary:'))), timeless(demo.lines.find((l) => l.startsWith('summary:'))?.replaceAll(prefix, 'demo_')));
@@ -124,12 +171,47 @@ describe('the npm start demo', () => {
     }
   });
 
+  it('serves the admin panel over its contexts: the printed URL and credentials sign in, the overview and the sagas page show the order saga; --stay keeps it open until Ctrl-C, then exits 0', { timeout: 180_000 }, async () => {
+    const prefix = newPrefix();
+    const demo = start(['--orders', '10', '--rate', '5', '--stay'], prefix);
+    try {
+      const [, url, port, user, password] = await demo.line(ADMIN_LINE, 60_000);
+      assert.ok(Number(port) > 0);
+      assert.ok(!demo.lines.some((l) => /open until the run ends/.test(l)), 'with --stay it says it stays instead');
+      const client = new Client(url!);
+      assert.equal((await new Client(url!).login(user!, `${password}-wrong`)).status, 401);
+      assert.equal((await client.login(user!, password!)).status, 303);
+      const overview = await (await client.request('')).text();
+      for (const key of CONTEXTS) assert.match(overview, new RegExp(`<h2>${prefix}${key}</h2>`));
+      assert.match(overview, /<code>saga:order<\/code>/);
+      // While the traffic flows, and after: the order saga's instances, one per order.
+      await waitFor(async () => /data-instance="order\|o-001"/.test(await (await client.request('sagas')).text()), { timeoutMs: 60_000, intervalMs: 200, message: 'o-001 on the sagas page' });
+      await demo.line(/^ledger: orders 10, .*, lost 0, duplicates 0$/, 120_000);
+      await demo.line(/^admin: +still open at http:\/\/127\.0\.0\.1:\d+\/ — Ctrl-C to stop$/, 10_000);
+      const sagas = await client.json<{ context: string; instances: { key: string; status: string }[] }>(`api/sagas?context=${prefix}orders&saga=order`);
+      assert.equal(sagas.status, 200);
+      assert.deepEqual(sagas.body.instances.map((i) => i.key), planOrders(10, 1).map((o) => o.orderId));
+      assert.ok(sagas.body.instances.every((i) => i.status === 'completed' || i.status === 'compensated'), JSON.stringify(sagas.body.instances));
+      const page = await (await client.request('sagas')).text();
+      assert.match(page, new RegExp(`<h1>Sagas in ${prefix}orders</h1>`));
+      assert.match(page, /<tr data-instance="order\|o-007">[\s\S]*?badge neutral">compensated</, 'the declined card compensated');
+      // Still serving after the run, until Ctrl-C.
+      assert.equal((await client.request('sagas/instance?context=' + prefix + 'orders&saga=order&key=o-001')).status, 200);
+      demo.child.kill('SIGINT');
+      assert.equal(await demo.exited, 0, demo.output());
+      assert.ok(demo.lines.includes('demo: SIGINT: stopping'));
+    } finally {
+      if (demo.child.exitCode === null && demo.child.signalCode === null) demo.child.kill('SIGKILL');
+    }
+  });
+
   it('through a real broker (RabbitMQ): every log relayed, consumers in the receiving contexts, the same ledger', { timeout: 180_000 }, async (t) => {
     if (!(await requireBroker('rabbitmq', t))) return;
     const prefix = newPrefix();
     t.after(() => resetBroker('rabbitmq', brokerGroups(contextNames(prefix))));
-    const demo = await run('examples/demo/main.ts', ['--broker', 'rabbitmq', '--orders', '14', '--rate', '10'], prefix, 150_000);
+    const demo = await run('examples/demo/main.ts', ['--broker', 'rabbitmq', '--orders', '14', '--rate', '10', '--no-admin'], prefix, 150_000);
     assert.equal(demo.code, 0, `${demo.lines.join('\n')}\n${demo.stderr}`);
+    assert.ok(!demo.lines.some((l) => l.startsWith('admin:')), '--no-admin: no panel');
     assert.ok(demo.lines.some((l) => /^transport: rabbitmq at amqp:\/\/127\.0\.0\.1:5672: every log relayed/.test(l)), demo.lines.join('\n'));
     // Each context's status line shows its relay, and orders its consumers of the three others.
     for (const key of CONTEXTS) assert.ok(demo.lines.some((l) => l.includes(`${prefix}${key}`) && l.includes('relay:rabbitmq running lag 0')), key);

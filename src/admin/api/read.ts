@@ -6,6 +6,7 @@ import { sendJson } from '../http/respond.js';
 import { requiredInt, FILTER_FIELDS, filterFromFields, type Input, limitField, required, SEARCH_FIELDS, searchFromFields, stringField, targetField } from '../input.js';
 import type { AdminContext } from '../options.js';
 import { contextOf, type Exchange, type Panel, type Route } from '../routing.js';
+import { loadSagaInstance, loadSagas, SAGA_INSTANCE_FIELDS, SAGA_LIST_FIELDS } from './sagas.js';
 
 /**
  * What the pages show, loaded from the operations; the JSON API returns the same. Every input is
@@ -118,4 +119,6 @@ export const apiReadRoutes: readonly Route[] = [
     return { ...journey, event: eventJson(journey.event) };
   }),
   get('/audit', ['context', 'actor', 'action', 'cursor', 'limit'], async (exchange, fields) => loadAudit(ctx(exchange, fields), fields)),
+  get('/sagas', SAGA_LIST_FIELDS, async (exchange, fields) => loadSagas(exchange.panel, fields)),
+  get('/sagas/instance', SAGA_INSTANCE_FIELDS, async (exchange, fields) => loadSagaInstance(exchange.panel, fields)),
 ];

@@ -7,6 +7,7 @@ const NAV: readonly [string, string][] = [
   ['/', 'Overview'],
   ['/failures', 'Failures'],
   ['/actions', 'Bulk actions'],
+  ['/sagas', 'Sagas'],
   ['/search', 'Search'],
   ['/audit', 'Audit log'],
 ];
@@ -83,7 +84,7 @@ export function json(value: unknown): string {
 
 /** A status word as a badge; the class says its colour. */
 export function badge(status: string, live?: string): SafeHtml {
-  const tone = /^(handled|retried|running|finished|done|healthy|ok)$/.test(status)
+  const tone = /^(handled|retried|running|finished|done|healthy|ok|completed)$/.test(status)
     ? 'good'
     : /^(parked|failed|stalled|flagged|cancelled|error)$/.test(status)
       ? 'bad'

@@ -2,6 +2,7 @@ import { AdminRequestError, HeraldError } from '../../errors.js';
 import { control, CONTROL_FIELDS, type ControlAction } from '../api/controls.js';
 import { ACT_FIELDS, cancelAction, freeze, retryEvent, retryMessage, runAction, skipEvent, skipMessage } from '../api/act.js';
 import { loadAction, loadAudit, loadFailureList, loadFailures, loadJourney, loadParkedEvent, loadParkedMessage, loadSearch } from '../api/read.js';
+import { loadSagaInstance, loadSagas, SAGA_INSTANCE_FIELDS, SAGA_LIST_FIELDS } from '../api/sagas.js';
 import { query, type SafeHtml } from '../html.js';
 import { bodyFields, queryFields } from '../http/request.js';
 import { redirect, sendHtml } from '../http/respond.js';
@@ -11,6 +12,7 @@ import { actionPage, actionsPage, bulkPage } from './bulk.js';
 import { failureListPage, failuresPage } from './failures.js';
 import { parkedEventPage, parkedMessagePage } from './failure-item.js';
 import { overviewPage } from './overview.js';
+import { sagaInstancePage, sagasPage } from './sagas.js';
 import { auditPage, journeyPage, searchPage } from './search.js';
 
 /** A page: its query fields checked against `allowed`, then rendered. */
@@ -107,6 +109,11 @@ export const pageRoutes: readonly Route[] = [
     const herald = oneContext(exchange.panel, fields);
     const { entries, nextCursor } = await loadAudit(herald, fields);
     return auditPage(exchange, names(exchange.panel), herald.context, entries, nextCursor, fields);
+  }),
+  page('/sagas', SAGA_LIST_FIELDS, async (exchange, fields) => sagasPage(exchange, await loadSagas(exchange.panel, fields), fields)),
+  page('/sagas/instance', SAGA_INSTANCE_FIELDS, async (exchange, fields) => {
+    const found = await loadSagaInstance(exchange.panel, fields);
+    return sagaInstancePage(exchange, found.context, found.instance);
   }),
   ...(Object.keys(CONTROL_FIELDS) as ControlAction[]).map((action) =>
     form(
